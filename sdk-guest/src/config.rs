@@ -1,0 +1,15 @@
+//! The function's read-only configuration: key/value pairs set at deploy time.
+//!
+//! ```no_run
+//! let origin = wedge_sdk::config::get("backend").unwrap_or_else(|| "default".to_string());
+//! ```
+
+/// The value for `key`, if it is set.
+pub fn get(key: &str) -> Option<String> {
+    crate::__bindings::config::get(key)
+}
+
+/// Every key/value pair, sorted by key.
+pub fn entries() -> Vec<(String, String)> {
+    crate::__bindings::config::entries()
+}

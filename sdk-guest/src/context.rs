@@ -1,0 +1,14 @@
+//! Facts about the invocation in progress.
+//!
+//! ```no_run
+//! let invocation = wedge_sdk::context::current();
+//! wedge_sdk::info!("running {:?} for {}", invocation.event_type, invocation.request_id);
+//! ```
+
+pub use crate::__bindings::context::Invocation;
+pub use crate::__bindings::types::EventType;
+
+/// The invocation in progress: hook, distribution, request id, function name and version.
+pub fn current() -> Invocation {
+    crate::__bindings::context::current()
+}

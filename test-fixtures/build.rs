@@ -1,0 +1,150 @@
+//! Builds the guest fixtures workspace (`guests/`) for wasm32-wasip2 and generates, in
+//! `$OUT_DIR/fixtures.rs`, a path constant per fixture (documented with the fixture's
+//! description) and a `foreach_fixture!` macro listing them all.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<()> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let guests = manifest_dir.join("guests");
+    for watched in [
+        guests.clone(),
+        manifest_dir.join("../sdk-guest"),
+        manifest_dir.join("../wit"),
+    ] {
+        println!("cargo:rerun-if-changed={}", watched.display());
+    }
+
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let target_dir = shared_target_dir(&out_dir);
+    ensure_target_installed()?;
+    build_guests(&guests, &target_dir)?;
+
+    let fixtures = fixture_crates(&guests)?;
+    let wasm_dir = target_dir.join(TARGET).join("release");
+    let mut source = String::new();
+    for (name, description) in &fixtures {
+        let wasm = wasm_dir.join(format!("{name}.wasm"));
+        if !wasm.exists() {
+            bail!("fixture {name} was built but {} is missing", wasm.display());
+        }
+        writeln!(
+            source,
+            "#[doc = {description:?}]\npub const {}: &str = {:?};",
+            name.to_uppercase(),
+            wasm.display().to_string()
+        )?;
+    }
+    let names: Vec<&str> = fixtures.iter().map(|(name, _)| name.as_str()).collect();
+    writeln!(
+        source,
+        "/// Calls `$mac!(fixture_name)` for every fixture, e.g. to assert each has a test.\n\
+         #[macro_export]\nmacro_rules! foreach_fixture {{\n    ($mac:ident) => {{\n{}    }};\n}}",
+        names
+            .iter()
+            .map(|name| format!("        $mac!({name});\n"))
+            .collect::<String>()
+    )?;
+    writeln!(
+        source,
+        "/// Every fixture as (name, path to its component).\npub const ALL: &[(&str, &str)] = &[{}];",
+        names
+            .iter()
+            .map(|name| format!("({name:?}, {})", name.to_uppercase()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    fs::write(out_dir.join("fixtures.rs"), source)?;
+    Ok(())
+}
+
+/// A target directory shared by the dev, test and release builds of this crate (beside the
+/// profile directories), so the guests are compiled once rather than once per profile.
+fn shared_target_dir(out_dir: &Path) -> PathBuf {
+    out_dir
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .map_or_else(|| out_dir.join("guests"), |target| target.join("wasm-fixtures"))
+}
+
+/// Installs the wasm32-wasip2 standard library with rustup when it is missing, so that a plain
+/// `cargo test` works on a fresh machine.
+fn ensure_target_installed() -> Result<()> {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .context("running rustc --print sysroot")?;
+    let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
+    if sysroot.join("lib/rustlib").join(TARGET).exists() {
+        return Ok(());
+    }
+    println!("cargo:warning=installing the {TARGET} target with rustup");
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .with_context(|| format!("the {TARGET} target is missing and rustup could not be run; install it with `rustup target add {TARGET}`"))?;
+    if !status.success() {
+        bail!("`rustup target add {TARGET}` failed; the guest fixtures need it");
+    }
+    Ok(())
+}
+
+fn build_guests(guests: &Path, target_dir: &Path) -> Result<()> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--release", "--locked", "--target", TARGET])
+        .arg("--manifest-path")
+        .arg(guests.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    // The outer build's settings are for the host, not for the guests.
+    for variable in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+    ] {
+        command.env_remove(variable);
+    }
+    let status = command.status().context("running cargo for the guest fixtures")?;
+    if !status.success() {
+        bail!("building the guest fixtures failed (see the cargo output above)");
+    }
+    Ok(())
+}
+
+/// (crate name, description) for every member of the guests workspace, sorted by name.
+fn fixture_crates(guests: &Path) -> Result<Vec<(String, String)>> {
+    let mut fixtures = Vec::new();
+    for entry in fs::read_dir(guests)? {
+        let manifest = entry?.path().join("Cargo.toml");
+        if !manifest.exists() {
+            continue;
+        }
+        let text = fs::read_to_string(&manifest)?;
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(key)?.trim().strip_prefix('=')?.trim().strip_prefix('"')?.strip_suffix('"').map(str::to_string))
+                .with_context(|| format!("{} has no {key}", manifest.display()))
+        };
+        fixtures.push((field("name")?, field("description")?));
+    }
+    fixtures.sort();
+    Ok(fixtures)
+}
