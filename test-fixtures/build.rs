@@ -74,7 +74,10 @@ fn shared_target_dir(out_dir: &Path) -> PathBuf {
         .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
         .and_then(Path::parent)
         .and_then(Path::parent)
-        .map_or_else(|| out_dir.join("guests"), |target| target.join("wasm-fixtures"))
+        .map_or_else(
+            || out_dir.join("guests"),
+            |target| target.join("wasm-fixtures"),
+        )
 }
 
 /// Installs the wasm32-wasip2 standard library with rustup when it is missing, so that a plain
@@ -122,7 +125,9 @@ fn build_guests(guests: &Path, target_dir: &Path) -> Result<()> {
     ] {
         command.env_remove(variable);
     }
-    let status = command.status().context("running cargo for the guest fixtures")?;
+    let status = command
+        .status()
+        .context("running cargo for the guest fixtures")?;
     if !status.success() {
         bail!("building the guest fixtures failed (see the cargo output above)");
     }
@@ -140,7 +145,15 @@ fn fixture_crates(guests: &Path) -> Result<Vec<(String, String)>> {
         let text = fs::read_to_string(&manifest)?;
         let field = |key: &str| {
             text.lines()
-                .find_map(|line| line.strip_prefix(key)?.trim().strip_prefix('=')?.trim().strip_prefix('"')?.strip_suffix('"').map(str::to_string))
+                .find_map(|line| {
+                    line.strip_prefix(key)?
+                        .trim()
+                        .strip_prefix('=')?
+                        .trim()
+                        .strip_prefix('"')?
+                        .strip_suffix('"')
+                        .map(str::to_string)
+                })
                 .with_context(|| format!("{} has no {key}", manifest.display()))
         };
         fixtures.push((field("name")?, field("description")?));

@@ -79,17 +79,27 @@ impl CompileCache {
 }
 
 /// Reads the artifact, checks it against its recorded sha256, then maps it.
-fn verified_deserialize(engine: &Engine, artifact: &Path, checksum: &Path) -> Result<Component, String> {
+fn verified_deserialize(
+    engine: &Engine,
+    artifact: &Path,
+    checksum: &Path,
+) -> Result<Component, String> {
     let expected = fs::read_to_string(checksum).map_err(|error| format!("no checksum: {error}"))?;
     let actual = sha256_file(artifact).map_err(|error| format!("unreadable: {error}"))?;
     if expected.trim() != actual {
-        return Err(format!("checksum mismatch: recorded {}, found {actual}", expected.trim()));
+        return Err(format!(
+            "checksum mismatch: recorded {}, found {actual}",
+            expected.trim()
+        ));
     }
     // SAFETY: wasmtime requires that a deserialized artifact was produced by `serialize` of a
     // compatible engine and not altered since. This cache wrote it with this engine (its name
     // carries the engine's compatibility hash, and wasmtime re-checks compatibility), and its
     // bytes were just verified against the sha256 recorded when it was written.
-    #[allow(unsafe_code, reason = "mapping a precompiled artifact is unsafe in wasmtime")]
+    #[allow(
+        unsafe_code,
+        reason = "mapping a precompiled artifact is unsafe in wasmtime"
+    )]
     let component = unsafe { Component::deserialize_file(engine, artifact) };
     component.map_err(|error| format!("refused by wasmtime: {error:#}"))
 }

@@ -6,9 +6,9 @@ use std::thread::JoinHandle;
 
 use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::RuntimeError;
 use crate::config::{Allocation, RuntimeConfig};
 use crate::limits::ORIGIN_MAX_MEMORY_BYTES;
-use crate::RuntimeError;
 
 /// Core instances a component may hold. A Rust wasm32-wasip2 guest has three to five (its code,
 /// plus shims wit-component adds); the rest is headroom for other toolchains.
@@ -89,7 +89,9 @@ impl EpochTicker {
                     engine.increment_epoch();
                 }
             })
-            .map_err(|error| RuntimeError::Engine(format!("cannot start the epoch ticker: {error}")))?;
+            .map_err(|error| {
+                RuntimeError::Engine(format!("cannot start the epoch ticker: {error}"))
+            })?;
         Ok(Self {
             stop,
             thread: Some(thread),

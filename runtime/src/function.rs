@@ -104,9 +104,12 @@ pub(crate) async fn load(
     let compiling = Arc::clone(&runtime);
     let owned = wasm.to_vec();
     let compile_digest = digest.clone();
-    let (component, artifact_source) = tokio::task::spawn_blocking(move || compile(&compiling, &compile_digest, &owned))
-        .await
-        .map_err(|error| LoadError::Invalid(format!("the compiler thread failed: {error}")))??;
+    let (component, artifact_source) =
+        tokio::task::spawn_blocking(move || compile(&compiling, &compile_digest, &owned))
+            .await
+            .map_err(|error| {
+                LoadError::Invalid(format!("the compiler thread failed: {error}"))
+            })??;
 
     let pre = runtime
         .linker
@@ -204,10 +207,13 @@ async fn trial_instantiate(
             .set_fuel(u64::MAX)
             .map_err(|error| LoadError::Instantiation(format!("{error:#}")))?;
     }
-    let instance = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), pre.instantiate_async(&mut store))
-        .await
-        .map_err(|_| LoadError::Instantiation(format!("instantiation took over {TRIAL_TIMEOUT:?}")))?
-        .map_err(|error| LoadError::Instantiation(format!("{error:#}")))?;
+    let instance = tokio::time::timeout_at(
+        tokio::time::Instant::from_std(deadline),
+        pre.instantiate_async(&mut store),
+    )
+    .await
+    .map_err(|_| LoadError::Instantiation(format!("instantiation took over {TRIAL_TIMEOUT:?}")))?
+    .map_err(|error| LoadError::Instantiation(format!("{error:#}")))?;
     for hook in Hook::ALL {
         let Some(export) = &exports[hook.index()] else {
             continue;
@@ -218,7 +224,9 @@ async fn trial_instantiate(
                 .map(drop)
         } else {
             instance
-                .get_typed_func::<(Request, Response), (Result<Response, String>,)>(&mut store, export)
+                .get_typed_func::<(Request, Response), (Result<Response, String>,)>(
+                    &mut store, export,
+                )
                 .map(drop)
         };
         checked.map_err(|error| LoadError::WrongHookSignature {

@@ -159,7 +159,9 @@ impl HostState {
         // No arguments, environment, preopened directories or network (the defaults); stdio
         // captured for the log; clocks frozen at the invocation's start so that a guest cannot
         // time anything finer than a request (the Spectre-era lesson of edge platforms).
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -191,7 +193,10 @@ impl HostState {
             (&self.stderr, LogLevel::Error, LogSource::Stderr),
         ] {
             let captured = pipe.contents();
-            for line in String::from_utf8_lossy(&captured).lines().filter(|l| !l.is_empty()) {
+            for line in String::from_utf8_lossy(&captured)
+                .lines()
+                .filter(|l| !l.is_empty())
+            {
                 logs.push(GuestLog {
                     level,
                     source,

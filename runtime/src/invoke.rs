@@ -111,13 +111,13 @@ impl Function {
                 limits.hook()
             )));
         }
-        let _permit = self
-            .0
-            .concurrency
-            .try_acquire()
-            .map_err(|_| InvokeError::ConcurrencyLimit {
-                limit: self.0.max_concurrency,
-            })?;
+        let _permit =
+            self.0
+                .concurrency
+                .try_acquire()
+                .map_err(|_| InvokeError::ConcurrencyLimit {
+                    limit: self.0.max_concurrency,
+                })?;
 
         let deadline = Instant::now() + limits.timeout();
         let mut store = self.new_store(hook, limits, context, deadline)?;
@@ -227,7 +227,9 @@ fn validate(returned: Returned, limits: &Limits) -> Result<HookOutput, InvokeErr
         message: truncated(message),
     };
     match returned {
-        Returned::Request(Err(message)) | Returned::Response(Err(message)) => Err(guest_error(message)),
+        Returned::Request(Err(message)) | Returned::Response(Err(message)) => {
+            Err(guest_error(message))
+        }
         Returned::Request(Ok(action)) => {
             match &action {
                 RequestAction::Continue(request) => check_request(request)?,
@@ -256,7 +258,10 @@ fn classify(
             limit: limits.memory_bytes(),
         };
     }
-    if error.chain().any(|cause| cause.is::<PoolConcurrencyLimitError>()) {
+    if error
+        .chain()
+        .any(|cause| cause.is::<PoolConcurrencyLimitError>())
+    {
         return InvokeError::PoolExhausted(format!("{error:#}"));
     }
     match error.downcast_ref::<Trap>() {

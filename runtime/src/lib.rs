@@ -97,15 +97,21 @@ impl Runtime {
         let engine = engine::build_engine(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| bindings::Host_::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state))
-            .map_err(|error| RuntimeError::Engine(format!("cannot link host imports: {error:#}")))?;
+            .and_then(|()| {
+                bindings::Host_::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            })
+            .map_err(|error| {
+                RuntimeError::Engine(format!("cannot link host imports: {error:#}"))
+            })?;
         let compile_cache = match &config.compile_cache_dir {
-            Some(dir) => Some(compile_cache::CompileCache::new(dir.clone(), &engine).map_err(|error| {
-                RuntimeError::InvalidConfig(format!(
-                    "compile cache directory {}: {error}",
-                    dir.display()
-                ))
-            })?),
+            Some(dir) => Some(
+                compile_cache::CompileCache::new(dir.clone(), &engine).map_err(|error| {
+                    RuntimeError::InvalidConfig(format!(
+                        "compile cache directory {}: {error}",
+                        dir.display()
+                    ))
+                })?,
+            ),
             None => None,
         };
         let ticker = engine::EpochTicker::start(engine.clone(), config.epoch_tick)?;

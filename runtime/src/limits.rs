@@ -95,7 +95,9 @@ pub enum LimitsError {
     #[error("a fuel budget must be at least 1")]
     ZeroFuel,
     /// The generated-response cap is larger than the hook allows.
-    #[error("generated-response cap {requested} bytes for {hook} is over the maximum of {max} bytes")]
+    #[error(
+        "generated-response cap {requested} bytes for {hook} is over the maximum of {max} bytes"
+    )]
     GeneratedResponseCapTooLarge {
         /// The hook the limits are for.
         hook: Hook,
@@ -108,7 +110,11 @@ pub enum LimitsError {
 
 impl Limits {
     /// Validates `spec` for `hook`; `fuel_metering` says whether the runtime meters fuel.
-    pub(crate) fn new(hook: Hook, spec: LimitsSpec, fuel_metering: bool) -> Result<Self, LimitsError> {
+    pub(crate) fn new(
+        hook: Hook,
+        spec: LimitsSpec,
+        fuel_metering: bool,
+    ) -> Result<Self, LimitsError> {
         let max_timeout = if hook.is_viewer() {
             VIEWER_MAX_TIMEOUT
         } else {
@@ -213,8 +219,14 @@ mod tests {
         assert_eq!(viewer.map(|l| l.timeout()), Some(Duration::from_secs(5)));
         assert_eq!(origin.map(|l| l.timeout()), Some(Duration::from_secs(30)));
         assert_eq!(viewer.map(|l| l.memory_bytes()), Some(128 * MIB));
-        assert_eq!(viewer.map(|l| l.max_generated_response_bytes()), Some(40 * 1024));
-        assert_eq!(origin.map(|l| l.max_generated_response_bytes()), Some(1024 * 1024));
+        assert_eq!(
+            viewer.map(|l| l.max_generated_response_bytes()),
+            Some(40 * 1024)
+        );
+        assert_eq!(
+            origin.map(|l| l.max_generated_response_bytes()),
+            Some(1024 * 1024)
+        );
         assert_eq!(viewer.and_then(|l| l.fuel()), None);
     }
 

@@ -15,11 +15,8 @@ pub(crate) fn check_request(request: &Request) -> Result<(), OutputError> {
     if !is_token(&request.method) {
         return Err(OutputError::Method(request.method.clone()));
     }
-    let uri_ok = request.uri.starts_with('/')
-        && request
-            .uri
-            .bytes()
-            .all(|byte| byte > b' ' && byte != 0x7f);
+    let uri_ok =
+        request.uri.starts_with('/') && request.uri.bytes().all(|byte| byte > b' ' && byte != 0x7f);
     if !uri_ok {
         return Err(OutputError::Uri(request.uri.clone()));
     }
@@ -74,9 +71,9 @@ fn response_size(response: &Response) -> usize {
 /// An RFC 9110 token: one or more tchar.
 fn is_token(text: &str) -> bool {
     !text.is_empty()
-        && text.bytes().all(|byte| {
-            byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
-        })
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
 }
 
 #[cfg(test)]
@@ -142,7 +139,10 @@ mod tests {
             body: Some(vec![b'x'; body]),
         };
         let overhead = STATUS_LINE_BYTES + "content-type".len() + "text/plain".len() + 4;
-        assert_eq!(check_response(&sized(cap - overhead), true, &limits), Ok(()));
+        assert_eq!(
+            check_response(&sized(cap - overhead), true, &limits),
+            Ok(())
+        );
         assert_eq!(
             check_response(&sized(cap - overhead + 1), true, &limits),
             Err(OutputError::GeneratedResponseTooLarge {

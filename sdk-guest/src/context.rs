@@ -12,3 +12,15 @@ pub use crate::__bindings::types::EventType;
 pub fn current() -> Invocation {
     crate::__bindings::context::current()
 }
+
+impl EventType {
+    /// The hook's name as wedge writes it in config and logs, e.g. `viewer-request`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ViewerRequest => "viewer-request",
+            EventType::OriginRequest => "origin-request",
+            EventType::OriginResponse => "origin-response",
+            EventType::ViewerResponse => "viewer-response",
+        }
+    }
+}

@@ -35,7 +35,8 @@ impl Headers {
 
     /// The first value of `name` as raw bytes, if present.
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.position(name).map(|index| self.0[index].value.as_slice())
+        self.position(name)
+            .map(|index| self.0[index].value.as_slice())
     }
 
     /// Every value of `name`, in order.

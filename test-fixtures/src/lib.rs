@@ -11,7 +11,10 @@ include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
 ///
 /// # Panics
 /// If the file is missing, which means the build script did not run; fixtures are for tests.
-#[allow(clippy::panic, reason = "test support: a missing fixture is a broken build")]
+#[allow(
+    clippy::panic,
+    reason = "test support: a missing fixture is a broken build"
+)]
 pub fn bytes(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|error| panic!("fixture {path}: {error}"))
 }

@@ -22,7 +22,7 @@ impl ViewerRequest for AllHooks {
         headers.set("x-viewer-request", identity());
         headers.set("x-request-id", &invocation.request_id);
         headers.set("x-distribution", &invocation.distribution_id);
-        headers.set("x-event", format!("{:?}", invocation.event_type));
+        headers.set("x-event", invocation.event_type.as_str());
         headers.set("x-config-entries", config::entries().len().to_string());
         if let Some(greeting) = config::get("greeting") {
             headers.set("x-greeting", greeting);

@@ -1,0 +1,173 @@
+//! Loading: what is refused at load time and why, and the on-disk compile cache.
+
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "tests"
+)]
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use wedge_runtime::{ArtifactSource, FunctionOptions, Hook, LoadError, RuntimeConfig};
+use wedge_test_fixtures as fixtures;
+
+async fn load_wat(text: &str) -> Result<wedge_runtime::Function, LoadError> {
+    let wasm = wat::parse_str(text).expect("valid WAT");
+    runtime()
+        .load(&wasm, FunctionOptions::new("wat", "1"))
+        .await
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_wasm_are_refused() {
+    let result = runtime()
+        .load(b"hello, world", FunctionOptions::new("text", "1"))
+        .await;
+    assert_eq!(result.unwrap_err(), LoadError::NotWasm);
+}
+
+#[tokio::test]
+async fn a_core_module_is_refused_with_a_hint() {
+    let error = load_wat("(module (func (export \"handle\")))")
+        .await
+        .unwrap_err();
+    assert_eq!(error, LoadError::NotAComponent);
+    assert!(error.to_string().contains("wasm32-wasip2"));
+}
+
+#[tokio::test]
+async fn a_component_importing_what_the_host_lacks_is_refused() {
+    let error =
+        load_wat(r#"(component (import "acme:db/query@1.0.0" (instance (export "run" (func)))))"#)
+            .await
+            .unwrap_err();
+    let LoadError::MissingImports(reason) = &error else {
+        panic!("{error:?}");
+    };
+    assert!(reason.contains("acme:db/query@1.0.0"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_component_without_hooks_is_refused() {
+    assert_eq!(
+        load_wat("(component)").await.unwrap_err(),
+        LoadError::NoHooks
+    );
+}
+
+/// A viewer-request export whose `handle` takes nothing: right name, wrong signature.
+const WRONG_SIGNATURE: &str = r#"
+(component
+  (core module $m (func (export "f")))
+  (core instance $i (instantiate $m))
+  (func $f (canon lift (core func $i "f")))
+  (instance $hook (export "handle" (func $f)))
+  (export "wedge:edge/viewer-request@0.1.0" (instance $hook)))
+"#;
+
+#[tokio::test]
+async fn a_hook_with_the_wrong_signature_is_refused() {
+    let error = load_wat(WRONG_SIGNATURE).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            LoadError::WrongHookSignature {
+                hook: Hook::ViewerRequest,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+/// A component whose core module traps in its start function.
+const TRAPPING_START: &str = r#"
+(component
+  (core module $m (func $start unreachable) (start $start) (func (export "f")))
+  (core instance $i (instantiate $m))
+  (func $f (canon lift (core func $i "f")))
+  (instance $hook (export "handle" (func $f)))
+  (export "wedge:edge/viewer-request@0.1.0" (instance $hook)))
+"#;
+
+#[tokio::test]
+async fn a_component_that_cannot_instantiate_is_refused_at_load() {
+    let error = load_wat(TRAPPING_START).await.unwrap_err();
+    assert!(matches!(&error, LoadError::Instantiation(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_component_with_more_memories_than_a_pool_slot_holds_is_refused() {
+    let three_memories = TRAPPING_START.replace(
+        "(func $start unreachable) (start $start)",
+        "(memory 1) (memory 1)",
+    );
+    let error = load_wat(&three_memories).await.unwrap_err();
+    let LoadError::Invalid(reason) = &error else {
+        panic!("{error:?}");
+    };
+    assert!(reason.contains("memories"), "{reason}");
+}
+
+#[tokio::test]
+async fn the_compile_cache_is_used_and_a_corrupt_artifact_is_recompiled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || RuntimeConfig {
+        max_instances: 10,
+        compile_cache_dir: Some(dir.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    };
+
+    let first = runtime_with(config());
+    let function = load(&first, fixtures::HELLO).await;
+    assert_eq!(
+        function.artifact_source(),
+        ArtifactSource::CompiledAndCached
+    );
+
+    let second = runtime_with(config());
+    let function = load(&second, fixtures::HELLO).await;
+    assert_eq!(function.artifact_source(), ArtifactSource::Cache);
+    continued(viewer_request(&second, &function, "/").await);
+
+    let artifact = fs::read_dir(dir.path())
+        .expect("cache dir")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .expect("an artifact");
+    let mut bytes = fs::read(&artifact).expect("artifact");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&artifact, bytes).expect("corrupt it");
+
+    let third = runtime_with(config());
+    let function = load(&third, fixtures::HELLO).await;
+    assert_eq!(function.artifact_source(), ArtifactSource::Recompiled);
+    let request = continued(viewer_request(&third, &function, "/").await);
+    assert_eq!(header_value(&request.headers, "x-hello"), Some("world"));
+
+    let fourth = runtime_with(config());
+    assert_eq!(
+        load(&fourth, fixtures::HELLO).await.artifact_source(),
+        ArtifactSource::Cache
+    );
+}
+
+#[tokio::test]
+async fn an_artifact_from_a_differently_configured_engine_is_not_picked_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = |fuel_metering| RuntimeConfig {
+        max_instances: 10,
+        fuel_metering,
+        compile_cache_dir: Some(dir.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    };
+    let plain = load(&runtime_with(config(false)), fixtures::HELLO).await;
+    assert_eq!(plain.artifact_source(), ArtifactSource::CompiledAndCached);
+    let metered = load(&runtime_with(config(true)), fixtures::HELLO).await;
+    assert_eq!(metered.artifact_source(), ArtifactSource::CompiledAndCached);
+}
