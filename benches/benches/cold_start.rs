@@ -5,6 +5,10 @@
 //! `cargo bench -p wedge-benches --bench cold_start`
 
 #![allow(clippy::expect_used, reason = "benchmark setup")]
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates undocumented functions"
+)]
 
 use std::time::Duration;
 
@@ -38,6 +42,7 @@ fn loading(c: &mut Criterion) {
     let wasm = fixtures::bytes(fixtures::HEADER_REWRITE);
     let mut group = c.benchmark_group("load");
     group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
 
     let uncached = runtime(RuntimeConfig::default());
     group.bench_function("compile-from-bytes", |b| {
