@@ -143,18 +143,15 @@ fn fixture_crates(guests: &Path) -> Result<Vec<(String, String)>> {
             continue;
         }
         let text = fs::read_to_string(&manifest)?;
+        let parsed: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
         let field = |key: &str| {
-            text.lines()
-                .find_map(|line| {
-                    line.strip_prefix(key)?
-                        .trim()
-                        .strip_prefix('=')?
-                        .trim()
-                        .strip_prefix('"')?
-                        .strip_suffix('"')
-                        .map(str::to_string)
-                })
-                .with_context(|| format!("{} has no {key}", manifest.display()))
+            parsed
+                .get("package")
+                .and_then(|package| package.get(key))
+                .and_then(toml::Value::as_str)
+                .map(str::to_string)
+                .with_context(|| format!("{} has no package.{key}", manifest.display()))
         };
         fixtures.push((field("name")?, field("description")?));
     }

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, TypedFunc};
-use wasmtime::{Store, UpdateDeadline};
 
 use crate::compile_cache::ArtifactSource;
 use crate::host::{FunctionIdentity, HostState};
+use crate::invoke::limited_store;
 use crate::limits::ORIGIN_MAX_MEMORY_BYTES;
 use crate::types::{Request, RequestAction, Response};
 use crate::{FunctionOptions, Hook, InvocationContext, LoadError, RuntimeInner};
@@ -198,10 +198,7 @@ async fn trial_instantiate(
         ORIGIN_MAX_MEMORY_BYTES,
         deadline,
     );
-    let mut store = Store::new(&runtime.engine, state);
-    store.limiter(|state| &mut state.limiter);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    let mut store = limited_store(&runtime.engine, state);
     if runtime.config.fuel_metering {
         store
             .set_fuel(u64::MAX)

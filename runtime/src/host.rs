@@ -215,7 +215,8 @@ impl HostState {
     }
 }
 
-fn truncate(mut text: String, max: usize) -> String {
+/// Cuts `text` to at most `max` bytes, at a character boundary.
+pub(crate) fn truncate(mut text: String, max: usize) -> String {
     if text.len() > max {
         let mut cut = max;
         while !text.is_char_boundary(cut) {

@@ -8,7 +8,7 @@ use wasmtime::component::ComponentExportIndex;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
 use crate::function::{Function, RequestHookFunc, ResponseHookFunc};
-use crate::host::{GuestLog, HostState, MAX_LOG_MESSAGE_BYTES, MemoryLimitExceeded};
+use crate::host::{GuestLog, HostState, MAX_LOG_MESSAGE_BYTES, MemoryLimitExceeded, truncate};
 use crate::output::{check_request, check_response};
 use crate::types::{Request, RequestAction, Response};
 use crate::{Hook, InvocationContext, InvokeError, Limits};
@@ -120,7 +120,7 @@ impl Function {
                 })?;
 
         let deadline = Instant::now() + limits.timeout();
-        let mut store = self.new_store(hook, limits, context, deadline)?;
+        let mut store = self.new_store(hook, limits, context, deadline);
         let fuel_budget = self
             .0
             .runtime
@@ -168,7 +168,7 @@ impl Function {
         limits: &Limits,
         context: &InvocationContext,
         deadline: Instant,
-    ) -> Result<Store<HostState>, InvokeError> {
+    ) -> Store<HostState> {
         let state = HostState::new(
             Arc::clone(&self.0.identity),
             hook,
@@ -176,19 +176,7 @@ impl Function {
             limits.memory_bytes(),
             deadline,
         );
-        let mut store = Store::new(&self.0.runtime.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        // Check in at the next tick: before the deadline, yield the thread to other tasks and
-        // check again a tick later; past it, interrupt the guest.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|store| {
-            if Instant::now() >= store.data().deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        Ok(store)
+        limited_store(&self.0.runtime.engine, state)
     }
 
     async fn instantiate_and_call(
@@ -224,7 +212,7 @@ enum Returned {
 
 fn validate(returned: Returned, limits: &Limits) -> Result<HookOutput, InvokeError> {
     let guest_error = |message: String| InvokeError::GuestError {
-        message: truncated(message),
+        message: truncate(message, MAX_LOG_MESSAGE_BYTES),
     };
     match returned {
         Returned::Request(Err(message)) | Returned::Response(Err(message)) => {
@@ -277,19 +265,25 @@ fn classify(
             guest_message: state.stderr_text(),
         },
         None => InvokeError::Trap {
-            trap: truncated(format!("{error:#}")),
+            trap: truncate(format!("{error:#}"), MAX_LOG_MESSAGE_BYTES),
             guest_message: state.stderr_text(),
         },
     }
 }
 
-fn truncated(mut message: String) -> String {
-    if message.len() > MAX_LOG_MESSAGE_BYTES {
-        let mut cut = MAX_LOG_MESSAGE_BYTES;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
+/// A store for one instance with its limits armed: the memory limiter, and an epoch callback
+/// that checks in at every tick — before the state's deadline it yields the thread to other
+/// tasks, past it it interrupts the guest.
+pub(crate) fn limited_store(engine: &wasmtime::Engine, state: HostState) -> Store<HostState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|store| {
+        if Instant::now() >= store.data().deadline {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
         }
-        message.truncate(cut);
-    }
-    message
+    });
+    store
 }

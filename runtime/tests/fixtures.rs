@@ -215,14 +215,7 @@ async fn spin_forever() {
     });
     let function = load(&runtime, fixtures::SPIN_FOREVER).await;
     let limits = limits_with(&runtime, Hook::ViewerRequest, timeout(100));
-    let outcome = function
-        .invoke(
-            Hook::ViewerRequest,
-            HookInput::Request(request("/")),
-            &limits,
-            &InvocationContext::default(),
-        )
-        .await;
+    let outcome = invoke_request(&function, &limits, "/").await;
     assert_eq!(
         outcome.result.as_ref().map_err(InvokeError::class),
         Err(ErrorClass::Timeout)
@@ -245,14 +238,7 @@ async fn memory_bomb() {
         ..LimitsSpec::default()
     };
     let limits = limits_with(&runtime, Hook::ViewerRequest, spec);
-    let outcome = function
-        .invoke(
-            Hook::ViewerRequest,
-            HookInput::Request(request("/")),
-            &limits,
-            &InvocationContext::default(),
-        )
-        .await;
+    let outcome = invoke_request(&function, &limits, "/").await;
     assert_eq!(outcome.result, Err(InvokeError::MemoryLimit { limit: cap }));
     assert!(outcome.receipt.peak_memory_bytes <= cap);
     assert!(

@@ -23,15 +23,7 @@ use wedge_test_fixtures as fixtures;
 async fn a_hook_the_function_does_not_export_is_a_classified_error() {
     let runtime = runtime();
     let function = load(&runtime, fixtures::HELLO).await;
-    let limits = limits(&runtime, Hook::OriginRequest);
-    let outcome = function
-        .invoke(
-            Hook::OriginRequest,
-            HookInput::Request(request("/")),
-            &limits,
-            &InvocationContext::default(),
-        )
-        .await;
+    let outcome = invoke_request(&function, &limits(&runtime, Hook::OriginRequest), "/").await;
     assert_eq!(
         outcome.result,
         Err(InvokeError::HookNotExported {
@@ -72,33 +64,9 @@ async fn the_concurrency_limit_fails_fast_and_frees_up_afterwards() {
     };
     let function = load_with(&runtime, fixtures::SPIN_FOREVER, options).await;
     let limits = limits_with(&runtime, Hook::ViewerRequest, timeout(1_000));
-    let running: Vec<_> = (0..2)
-        .map(|_| {
-            let function = function.clone();
-            tokio::spawn(async move {
-                function
-                    .invoke(
-                        Hook::ViewerRequest,
-                        HookInput::Request(request("/")),
-                        &limits,
-                        &InvocationContext::default(),
-                    )
-                    .await
-            })
-        })
-        .collect();
-    while function.in_flight() < 2 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let running = start_running(&function, limits, 2).await;
 
-    let third = function
-        .invoke(
-            Hook::ViewerRequest,
-            HookInput::Request(request("/")),
-            &limits,
-            &InvocationContext::default(),
-        )
-        .await;
+    let third = invoke_request(&function, &limits, "/").await;
     assert_eq!(
         third.result,
         Err(InvokeError::ConcurrencyLimit { limit: 2 })
@@ -156,14 +124,7 @@ async fn a_fuel_budget_stops_a_busy_guest_and_fuel_is_reported() {
     let limits = limits_with(&runtime, Hook::ViewerRequest, budget);
 
     let spinner = load(&runtime, fixtures::SPIN_FOREVER).await;
-    let outcome = spinner
-        .invoke(
-            Hook::ViewerRequest,
-            HookInput::Request(request("/")),
-            &limits,
-            &InvocationContext::default(),
-        )
-        .await;
+    let outcome = invoke_request(&spinner, &limits, "/").await;
     assert_eq!(
         outcome.result,
         Err(InvokeError::FuelExhausted { budget: 5_000_000 })
@@ -171,14 +132,7 @@ async fn a_fuel_budget_stops_a_busy_guest_and_fuel_is_reported() {
     assert_eq!(outcome.receipt.fuel_consumed, Some(5_000_000));
 
     let hello = load(&runtime, fixtures::HELLO).await;
-    let outcome = hello
-        .invoke(
-            Hook::ViewerRequest,
-            HookInput::Request(request("/")),
-            &limits,
-            &InvocationContext::default(),
-        )
-        .await;
+    let outcome = invoke_request(&hello, &limits, "/").await;
     let used = outcome.receipt.fuel_consumed.expect("metered");
     assert!(used > 0 && used < 5_000_000, "{used}");
     continued(outcome);
@@ -192,34 +146,10 @@ async fn a_full_instance_pool_is_a_classified_error() {
     });
     let function = load(&runtime, fixtures::SPIN_FOREVER).await;
     let limits = limits_with(&runtime, Hook::ViewerRequest, timeout(1_000));
-    let running: Vec<_> = (0..2)
-        .map(|_| {
-            let function = function.clone();
-            tokio::spawn(async move {
-                function
-                    .invoke(
-                        Hook::ViewerRequest,
-                        HookInput::Request(request("/")),
-                        &limits,
-                        &InvocationContext::default(),
-                    )
-                    .await
-            })
-        })
-        .collect();
-    while function.in_flight() < 2 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let running = start_running(&function, limits, 2).await;
     // Let both reach the guest (past instantiation) before asking for a third slot.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let third = function
-        .invoke(
-            Hook::ViewerRequest,
-            HookInput::Request(request("/")),
-            &limits,
-            &InvocationContext::default(),
-        )
-        .await;
+    let third = invoke_request(&function, &limits, "/").await;
     assert_eq!(
         third.result.map_err(|error| error.class()),
         Err(ErrorClass::PoolExhausted)

@@ -59,19 +59,24 @@ async fn a_component_without_hooks_is_refused() {
     );
 }
 
-/// A viewer-request export whose `handle` takes nothing: right name, wrong signature.
-const WRONG_SIGNATURE: &str = r#"
+/// A component exporting `wedge:edge/viewer-request` whose `handle` takes nothing (right name,
+/// wrong signature), lifted from a core module holding `module_items` besides that function.
+fn viewer_request_component(module_items: &str) -> String {
+    format!(
+        r#"
 (component
-  (core module $m (func (export "f")))
+  (core module $m {module_items} (func (export "f")))
   (core instance $i (instantiate $m))
   (func $f (canon lift (core func $i "f")))
   (instance $hook (export "handle" (func $f)))
   (export "wedge:edge/viewer-request@0.1.0" (instance $hook)))
-"#;
+"#
+    )
+}
 
 #[tokio::test]
 async fn a_hook_with_the_wrong_signature_is_refused() {
-    let error = load_wat(WRONG_SIGNATURE).await.unwrap_err();
+    let error = load_wat(&viewer_request_component("")).await.unwrap_err();
     assert!(
         matches!(
             &error,
@@ -84,29 +89,19 @@ async fn a_hook_with_the_wrong_signature_is_refused() {
     );
 }
 
-/// A component whose core module traps in its start function.
-const TRAPPING_START: &str = r#"
-(component
-  (core module $m (func $start unreachable) (start $start) (func (export "f")))
-  (core instance $i (instantiate $m))
-  (func $f (canon lift (core func $i "f")))
-  (instance $hook (export "handle" (func $f)))
-  (export "wedge:edge/viewer-request@0.1.0" (instance $hook)))
-"#;
-
 #[tokio::test]
 async fn a_component_that_cannot_instantiate_is_refused_at_load() {
-    let error = load_wat(TRAPPING_START).await.unwrap_err();
+    // The start function traps before any hook could be type-checked.
+    let trapping_start = viewer_request_component("(func $start unreachable) (start $start)");
+    let error = load_wat(&trapping_start).await.unwrap_err();
     assert!(matches!(&error, LoadError::Instantiation(_)), "{error:?}");
 }
 
 #[tokio::test]
 async fn a_component_with_more_memories_than_a_pool_slot_holds_is_refused() {
-    let three_memories = TRAPPING_START.replace(
-        "(func $start unreachable) (start $start)",
-        "(memory 1) (memory 1)",
-    );
-    let error = load_wat(&three_memories).await.unwrap_err();
+    // A pooled slot holds one memory per core module.
+    let two_memories = viewer_request_component("(memory 1) (memory 1)");
+    let error = load_wat(&two_memories).await.unwrap_err();
     let LoadError::Invalid(reason) = &error else {
         panic!("{error:?}");
     };

@@ -71,6 +71,23 @@ pub trait ViewerRequest {
 
 /// Runs on a cache miss, before the origin fetch. Return the (modified) request, or a response;
 /// a response generated here is cached like an origin response.
+///
+/// ```
+/// use wedge_sdk::{Error, OriginRequest, Request, RequestAction};
+///
+/// struct ApiPrefix;
+///
+/// impl OriginRequest for ApiPrefix {
+///     fn origin_request(mut request: Request) -> Result<RequestAction, Error> {
+///         if let Some(rest) = request.uri().strip_prefix("/api/") {
+///             let rewritten = format!("/v2/{rest}");
+///             request.set_uri(rewritten);
+///             request.headers_mut().set("x-api-version", "2");
+///         }
+///         Ok(RequestAction::Continue(request))
+///     }
+/// }
+/// ```
 pub trait OriginRequest {
     /// Handles one request on its way to the origin.
     fn origin_request(request: Request) -> Result<RequestAction, Error>;
@@ -99,6 +116,21 @@ pub trait OriginResponse {
 
 /// Runs before every response goes to the viewer, cache hits included. `request` is the
 /// viewer's, for reading.
+///
+/// ```
+/// use wedge_sdk::{Error, Request, Response, ViewerResponse};
+///
+/// struct StickyBucket;
+///
+/// impl ViewerResponse for StickyBucket {
+///     fn viewer_response(request: Request, mut response: Response) -> Result<Response, Error> {
+///         if request.cookie("bucket").is_none() {
+///             response.headers_mut().append("set-cookie", "bucket=b; Path=/; Max-Age=86400");
+///         }
+///         Ok(response)
+///     }
+/// }
+/// ```
 pub trait ViewerResponse {
     /// Handles one response on its way to the viewer.
     fn viewer_response(request: Request, response: Response) -> Result<Response, Error>;

@@ -356,7 +356,21 @@ impl From<Response> for wit::Response {
     }
 }
 
-/// What a request hook decides to do with a request.
+/// What a request hook decides to do with a request. [`Request`] and [`Response`] convert into
+/// it with `.into()`.
+///
+/// ```
+/// use wedge_sdk::{Request, RequestAction, Response};
+///
+/// fn gate(request: Request) -> RequestAction {
+///     if request.headers().contains("authorization") {
+///         request.into()
+///     } else {
+///         Response::text(401, "sign in first").into()
+///     }
+/// }
+/// assert!(matches!(gate(Request::new("GET", "/")), RequestAction::Respond(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestAction {
     /// Go on with this (possibly modified) request.

@@ -6,12 +6,25 @@ pub use crate::__bindings::log::Level;
 
 /// Writes one log line at `level`. The macros call this; call it directly when the level is
 /// chosen at run time.
+///
+/// ```no_run
+/// use wedge_sdk::log::{Level, write};
+///
+/// let slow = true;
+/// write(if slow { Level::Warn } else { Level::Debug }, "origin took 2.1 s");
+/// ```
 pub fn write(level: Level, message: &str) {
     crate::__bindings::log::write(level, message);
 }
 
-/// Logs a line at a given level with `format!` arguments:
-/// `wedge_sdk::log!(Level::Info, "served {}", path)`.
+/// Logs a line at a given level with `format!` arguments.
+///
+/// ```no_run
+/// use wedge_sdk::log::Level;
+///
+/// let path = "/index.html";
+/// wedge_sdk::log!(Level::Info, "served {path}");
+/// ```
 #[macro_export]
 macro_rules! log {
     ($level:expr, $($arg:tt)+) => {
@@ -31,7 +44,13 @@ macro_rules! debug {
     ($($arg:tt)+) => { $crate::log!($crate::log::Level::Debug, $($arg)+) };
 }
 
-/// Logs an info line with `format!` arguments: `wedge_sdk::info!("user {} allowed", id)`.
+/// Logs an info line with `format!` arguments. The other level macros work the same way.
+///
+/// ```no_run
+/// let user = "ada";
+/// wedge_sdk::info!("user {user} allowed");
+/// wedge_sdk::warn!("token for {user} expires in {} s", 30);
+/// ```
 #[macro_export]
 macro_rules! info {
     ($($arg:tt)+) => { $crate::log!($crate::log::Level::Info, $($arg)+) };

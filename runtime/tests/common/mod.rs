@@ -90,15 +90,38 @@ pub fn timeout(millis: u64) -> LimitsSpec {
 
 /// Invokes viewer-request with a request for `uri` under default limits.
 pub async fn viewer_request(runtime: &Runtime, function: &Function, uri: &str) -> Outcome {
-    let limits = limits(runtime, Hook::ViewerRequest);
+    invoke_request(function, &limits(runtime, Hook::ViewerRequest), uri).await
+}
+
+/// Invokes the request hook `limits` were validated for with a request for `uri`.
+pub async fn invoke_request(function: &Function, limits: &Limits, uri: &str) -> Outcome {
     function
         .invoke(
-            Hook::ViewerRequest,
+            limits.hook(),
             HookInput::Request(request(uri)),
-            &limits,
+            limits,
             &InvocationContext::default(),
         )
         .await
+}
+
+/// Starts `count` invocations of `function` (a guest that does not return) on tasks of their
+/// own, and waits until all of them are running.
+pub async fn start_running(
+    function: &Function,
+    limits: Limits,
+    count: u32,
+) -> Vec<tokio::task::JoinHandle<Outcome>> {
+    let tasks = (0..count)
+        .map(|_| {
+            let function = function.clone();
+            tokio::spawn(async move { invoke_request(&function, &limits, "/").await })
+        })
+        .collect();
+    while function.in_flight() < count {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tasks
 }
 
 /// The request a viewer-request outcome continued with; panics on anything else.
