@@ -166,3 +166,34 @@ async fn an_artifact_from_a_differently_configured_engine_is_not_picked_up() {
     let metered = load(&runtime_with(config(true)), fixtures::HELLO).await;
     assert_eq!(metered.artifact_source(), ArtifactSource::CompiledAndCached);
 }
+
+#[tokio::test]
+async fn an_artifact_wasmtime_refuses_is_recompiled_even_with_a_matching_checksum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = || RuntimeConfig {
+        max_instances: 10,
+        compile_cache_dir: Some(dir.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    };
+    load(&runtime_with(config()), fixtures::HELLO).await;
+    let artifact = fs::read_dir(dir.path())
+        .expect("cache dir")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .expect("an artifact");
+    // Not an artifact at all, but recorded as if it were: only wasmtime's own check can tell.
+    let bogus = b"\x7fELF this is no wasmtime artifact".to_vec();
+    fs::write(&artifact, &bogus).expect("replace artifact");
+    let checksum = artifact.with_extension("cwasm.sha256");
+    fs::write(&checksum, sha256_hex(&bogus)).expect("forge checksum");
+
+    let runtime = runtime_with(config());
+    let function = load(&runtime, fixtures::HELLO).await;
+    assert_eq!(function.artifact_source(), ArtifactSource::Recompiled);
+    continued(viewer_request(&runtime, &function, "/").await);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
