@@ -8,11 +8,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::Hook;
 use crate::bindings::wedge::edge::{config, context, log, types};
+use crate::stdio::CapturedOutput;
 
 /// Log lines one invocation may write; later ones are counted and dropped.
 pub const MAX_LOG_LINES: usize = 100;
@@ -142,8 +142,8 @@ pub(crate) struct HostState {
     context: InvocationContext,
     logs: Vec<GuestLog>,
     dropped_logs: u32,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: CapturedOutput,
+    stderr: CapturedOutput,
 }
 
 impl HostState {
@@ -154,8 +154,8 @@ impl HostState {
         memory_cap: u64,
         deadline: Instant,
     ) -> Self {
-        let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
-        let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
+        let stdout = CapturedOutput::new(STDIO_CAPTURE_BYTES);
+        let stderr = CapturedOutput::new(STDIO_CAPTURE_BYTES);
         // No arguments, environment, preopened directories or network (the defaults); stdio
         // captured for the log; clocks frozen at the invocation's start so that a guest cannot
         // time anything finer than a request (the Spectre-era lesson of edge platforms).
@@ -185,22 +185,26 @@ impl HostState {
         }
     }
 
-    /// Takes the logs: import lines first, then captured stdout and stderr, one entry per line.
+    /// Takes the logs: import lines first, then captured stdout and stderr, one entry per line;
+    /// output past the capture is noted in a last line of its stream.
     pub(crate) fn take_logs(&mut self) -> (Vec<GuestLog>, u32) {
         let mut logs = std::mem::take(&mut self.logs);
-        for (pipe, level, source) in [
+        for (output, level, source) in [
             (&self.stdout, LogLevel::Info, LogSource::Stdout),
             (&self.stderr, LogLevel::Error, LogSource::Stderr),
         ] {
-            let captured = pipe.contents();
-            for line in String::from_utf8_lossy(&captured)
+            let (captured, discarded) = output.contents();
+            let text = String::from_utf8_lossy(&captured);
+            let lines = text
                 .lines()
-                .filter(|l| !l.is_empty())
-            {
+                .filter(|line| !line.is_empty())
+                .map(str::to_string);
+            let note = (discarded > 0).then(|| format!("[{discarded} more bytes not captured]"));
+            for message in lines.chain(note) {
                 logs.push(GuestLog {
                     level,
                     source,
-                    message: truncate(line.to_string(), MAX_LOG_MESSAGE_BYTES),
+                    message: truncate(message, MAX_LOG_MESSAGE_BYTES),
                 });
             }
         }
@@ -209,7 +213,7 @@ impl HostState {
 
     /// What the guest wrote to stderr, trimmed, for explaining a trap (a panic message).
     pub(crate) fn stderr_text(&self) -> Option<String> {
-        let captured = self.stderr.contents();
+        let (captured, _) = self.stderr.contents();
         let text = String::from_utf8_lossy(&captured).trim().to_string();
         (!text.is_empty()).then(|| truncate(text, MAX_LOG_MESSAGE_BYTES))
     }

@@ -46,6 +46,7 @@ mod host;
 mod invoke;
 mod limits;
 mod output;
+mod stdio;
 
 use std::sync::Arc;
 

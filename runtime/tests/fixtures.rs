@@ -175,6 +175,33 @@ async fn counter() {
     }
 }
 
+#[tokio::test]
+async fn chatty() {
+    let runtime = runtime();
+    let function = load(&runtime, fixtures::CHATTY).await;
+    let outcome = viewer_request(&runtime, &function, "/").await;
+    let stdout: Vec<_> = outcome
+        .logs
+        .iter()
+        .filter(|log| log.source == LogSource::Stdout)
+        .map(|log| log.message.as_str())
+        .collect();
+    let request = continued(outcome.clone());
+    assert_eq!(header_value(&request.headers, "x-printed"), Some("2000"));
+    assert_eq!(
+        stdout.first().copied(),
+        Some("line     0: the quick brown fox jumps over the lazy dog")
+    );
+    let kept_lines = wedge_runtime::STDIO_CAPTURE_BYTES / 60;
+    assert!(
+        stdout.len() > kept_lines / 2 && stdout.len() < kept_lines * 2,
+        "{}",
+        stdout.len()
+    );
+    let note = stdout.last().copied().unwrap_or_default();
+    assert!(note.ends_with("more bytes not captured]"), "{note}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn canary() {
     let runtime = runtime();
