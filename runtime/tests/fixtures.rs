@@ -256,6 +256,27 @@ async fn spin_forever() {
 }
 
 #[tokio::test]
+async fn sleeper() {
+    let runtime = runtime();
+    let function = load(&runtime, fixtures::SLEEPER).await;
+    let limits = limits_with(&runtime, Hook::ViewerRequest, timeout(100));
+    let outcome = invoke_request(&function, &limits, "/").await;
+    assert_eq!(
+        outcome.result,
+        Err(InvokeError::Timeout {
+            timeout: Duration::from_millis(100)
+        })
+    );
+    // Not a timing check: a sleep the host could not interrupt would hold this for a minute.
+    assert!(
+        outcome.receipt.total < Duration::from_secs(30),
+        "{:?}",
+        outcome.receipt
+    );
+    assert_host_unharmed(&runtime).await;
+}
+
+#[tokio::test]
 async fn memory_bomb() {
     let runtime = runtime();
     let function = load(&runtime, fixtures::MEMORY_BOMB).await;
