@@ -10,6 +10,7 @@
 mod common;
 
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use common::*;
 use wedge_runtime::{ArtifactSource, FunctionOptions, Hook, LoadError, RuntimeConfig};
@@ -111,11 +112,7 @@ async fn a_component_with_more_memories_than_a_pool_slot_holds_is_refused() {
 #[tokio::test]
 async fn the_compile_cache_is_used_and_a_corrupt_artifact_is_recompiled() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = || RuntimeConfig {
-        max_instances: 10,
-        compile_cache_dir: Some(dir.path().to_path_buf()),
-        ..RuntimeConfig::default()
-    };
+    let config = || cached_config(dir.path());
 
     let first = runtime_with(config());
     let function = load(&first, fixtures::HELLO).await;
@@ -129,11 +126,7 @@ async fn the_compile_cache_is_used_and_a_corrupt_artifact_is_recompiled() {
     assert_eq!(function.artifact_source(), ArtifactSource::Cache);
     continued(viewer_request(&second, &function, "/").await);
 
-    let artifact = fs::read_dir(dir.path())
-        .expect("cache dir")
-        .map(|entry| entry.expect("entry").path())
-        .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
-        .expect("an artifact");
+    let artifact = cached_artifact(dir.path());
     let mut bytes = fs::read(&artifact).expect("artifact");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
@@ -170,17 +163,9 @@ async fn an_artifact_from_a_differently_configured_engine_is_not_picked_up() {
 #[tokio::test]
 async fn an_artifact_wasmtime_refuses_is_recompiled_even_with_a_matching_checksum() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = || RuntimeConfig {
-        max_instances: 10,
-        compile_cache_dir: Some(dir.path().to_path_buf()),
-        ..RuntimeConfig::default()
-    };
+    let config = || cached_config(dir.path());
     load(&runtime_with(config()), fixtures::HELLO).await;
-    let artifact = fs::read_dir(dir.path())
-        .expect("cache dir")
-        .map(|entry| entry.expect("entry").path())
-        .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
-        .expect("an artifact");
+    let artifact = cached_artifact(dir.path());
     // Not an artifact at all, but recorded as if it were: only wasmtime's own check can tell.
     let bogus = b"\x7fELF this is no wasmtime artifact".to_vec();
     fs::write(&artifact, &bogus).expect("replace artifact");
@@ -196,4 +181,22 @@ async fn an_artifact_wasmtime_refuses_is_recompiled_even_with_a_matching_checksu
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
+}
+
+/// A small runtime config with its compile cache in `dir`.
+fn cached_config(dir: &Path) -> RuntimeConfig {
+    RuntimeConfig {
+        max_instances: 10,
+        compile_cache_dir: Some(dir.to_path_buf()),
+        ..RuntimeConfig::default()
+    }
+}
+
+/// The one precompiled artifact in the cache directory `dir`.
+fn cached_artifact(dir: &Path) -> PathBuf {
+    fs::read_dir(dir)
+        .expect("cache dir")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .expect("an artifact")
 }
