@@ -42,7 +42,7 @@ pub struct LimitsSpec {
     pub max_generated_response_bytes: Option<usize>,
 }
 
-/// Validated limits for invocations of one hook. Built only by
+/// Validated limits for invocations of one hook. Built only by [`Limits::new`] or
 /// [`Runtime::limits`](crate::Runtime::limits), so a value of this type is always within bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -109,12 +109,9 @@ pub enum LimitsError {
 }
 
 impl Limits {
-    /// Validates `spec` for `hook`; `fuel_metering` says whether the runtime meters fuel.
-    pub(crate) fn new(
-        hook: Hook,
-        spec: LimitsSpec,
-        fuel_metering: bool,
-    ) -> Result<Self, LimitsError> {
+    /// Validates `spec` for `hook`; `fuel_metering` says whether the runtime meters fuel. The
+    /// edge node calls this while it validates its config, before a runtime exists.
+    pub fn new(hook: Hook, spec: LimitsSpec, fuel_metering: bool) -> Result<Self, LimitsError> {
         let max_timeout = if hook.is_viewer() {
             VIEWER_MAX_TIMEOUT
         } else {

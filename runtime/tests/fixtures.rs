@@ -359,6 +359,142 @@ async fn invalid_output() {
     assert_eq!(fine.uri, "/fine");
 }
 
+/// Invokes a request hook of `function` with `request`.
+async fn invoke_hook(
+    runtime: &wedge_runtime::Runtime,
+    function: &wedge_runtime::Function,
+    hook: Hook,
+    input: HookInput,
+) -> wedge_runtime::Outcome {
+    let limits = limits(runtime, hook);
+    function
+        .invoke(hook, input, &limits, &InvocationContext::default())
+        .await
+}
+
+#[tokio::test]
+async fn fail_on_header() {
+    let runtime = runtime();
+    let function = load(&runtime, fixtures::FAIL_ON_HEADER).await;
+    assert_eq!(function.hooks().count(), 4);
+    let request = continued(viewer_request(&runtime, &function, "/").await);
+    assert_eq!(
+        header_value(&request.headers, "x-viewer-request"),
+        Some("ok")
+    );
+    let mut failing = common::request("/");
+    failing.headers.push(header("x-fail", "origin-response"));
+    let response = Response {
+        status: 200,
+        headers: vec![],
+        body: None,
+    };
+    let input = HookInput::Response {
+        request: failing.clone(),
+        response: response.clone(),
+    };
+    let outcome = invoke_hook(&runtime, &function, Hook::OriginResponse, input).await;
+    assert_eq!(
+        outcome.result.map_err(|e| e.class()),
+        Err(ErrorClass::GuestError)
+    );
+    let input = HookInput::Response {
+        request: failing,
+        response,
+    };
+    let outcome = invoke_hook(&runtime, &function, Hook::ViewerResponse, input).await;
+    let Ok(HookOutput::Response(response)) = outcome.result else {
+        panic!("viewer-response did not run")
+    };
+    assert_eq!(
+        header_value(&response.headers, "x-viewer-response"),
+        Some("ok")
+    );
+}
+
+#[tokio::test]
+async fn origin_router() {
+    let runtime = runtime();
+    let function = load(&runtime, fixtures::ORIGIN_ROUTER).await;
+    let outcome = invoke_hook(
+        &runtime,
+        &function,
+        Hook::OriginRequest,
+        HookInput::Request(common::request("/generated/a")),
+    )
+    .await;
+    let Ok(HookOutput::Request(wedge_runtime::types::RequestAction::Respond(response))) =
+        outcome.result
+    else {
+        panic!("no generated response")
+    };
+    assert_eq!(
+        header_value(&response.headers, "cache-control"),
+        Some("max-age=60")
+    );
+    let mut picking = common::request("/x");
+    picking.headers.push(header("x-pick-origin", "alt"));
+    let outcome = invoke_hook(
+        &runtime,
+        &function,
+        Hook::OriginRequest,
+        HookInput::Request(picking),
+    )
+    .await;
+    let request = continued(outcome);
+    assert_eq!(
+        header_value(&request.headers, "x-wedge-origin"),
+        Some("alt")
+    );
+    assert_eq!(header_value(&request.headers, "x-origin-router"), Some("1"));
+}
+
+#[tokio::test]
+async fn rule_breaker() {
+    let runtime = runtime();
+    let function = load(&runtime, fixtures::RULE_BREAKER).await;
+    let request = continued(viewer_request(&runtime, &function, "/change-host").await);
+    assert_eq!(header_value(&request.headers, "host"), Some("evil.example"));
+    let request = continued(viewer_request(&runtime, &function, "/add-via").await);
+    assert_eq!(header_value(&request.headers, "via"), Some("1.1 spoofed"));
+    let input = HookInput::Response {
+        request: common::request("/change-encoding"),
+        response: Response {
+            status: 200,
+            headers: vec![],
+            body: None,
+        },
+    };
+    let outcome = invoke_hook(&runtime, &function, Hook::ViewerResponse, input).await;
+    let Ok(HookOutput::Response(response)) = outcome.result else {
+        panic!("viewer-response did not run")
+    };
+    assert_eq!(
+        header_value(&response.headers, "content-encoding"),
+        Some("br")
+    );
+}
+
+#[tokio::test]
+async fn body_upper() {
+    let runtime = runtime();
+    let function = load(&runtime, fixtures::BODY_UPPER).await;
+    let request = continued(viewer_request(&runtime, &function, "/").await);
+    assert_eq!(header_value(&request.headers, "x-body-seen"), Some("no"));
+    let mut with_body = common::request("/");
+    with_body.body = Some(b"abc".to_vec());
+    let outcome = invoke_hook(
+        &runtime,
+        &function,
+        Hook::ViewerRequest,
+        HookInput::Request(with_body),
+    )
+    .await;
+    let request = continued(outcome);
+    assert_eq!(header_value(&request.headers, "x-body-seen"), Some("yes"));
+    assert_eq!(request.body.as_deref(), Some(&b"ABC"[..]));
+}
+
 /// After a guest misbehaved, the same runtime still runs a well-behaved guest.
 async fn assert_host_unharmed(runtime: &wedge_runtime::Runtime) {
     let hello = load(runtime, fixtures::HELLO).await;

@@ -1,0 +1,44 @@
+//! Defaults for everything the config file may leave out. docs/config.md repeats them.
+
+use std::time::Duration;
+
+/// Node id when `[node] id` is absent.
+pub const DEFAULT_NODE_ID: &str = "wedge";
+/// Connections open at once per node.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
+/// Time a client has to send its request headers.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes of request line plus headers (HTTP/1.1 read buffer; HTTP/2 header list).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Request header fields, as CloudFront's and nginx's order of magnitude.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+/// Bytes of request target (CloudFront allows 8,192).
+pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
+/// Bytes of request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Time for a whole request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time in-flight requests get on shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Cache capacity in bytes.
+pub const DEFAULT_CACHE_CAPACITY_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest origin body buffered and cached.
+pub const DEFAULT_MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
+/// Error responses without their own freshness are cached this long (CloudFront: 10 s).
+pub const DEFAULT_ERROR_TTL: Duration = Duration::from_secs(10);
+/// Stale entries are kept this long for revalidation and stale serving.
+pub const DEFAULT_STALE_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Origin connect timeout (CloudFront: 10 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Origin first-byte timeout (CloudFront: 30 s).
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Origin total timeout.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Lifetime of responses without explicit freshness (CloudFront: one day).
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Upper bound on every lifetime (CloudFront: one year).
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Body bytes a viewer hook may see with `include_body` (Lambda@Edge: 40 KB).
+pub const VIEWER_BODY_CAP: usize = 40 * 1024;
+/// Body bytes an origin hook may see with `include_body` (Lambda@Edge: 1 MB).
+pub const ORIGIN_BODY_CAP: usize = 1024 * 1024;

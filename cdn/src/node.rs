@@ -1,0 +1,215 @@
+//! The node: its shared state, startup (bind everything, load everything, or fail with the
+//! reason) and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wedge_runtime::Runtime;
+
+use crate::access_log::AccessLog;
+use crate::cache::Cache;
+use crate::config::{NodeConfig, ServerLimits};
+use crate::metrics::Metrics;
+use crate::state::{State, StateError};
+use crate::{admin, server, tls};
+
+/// What every request handler shares.
+pub(crate) struct NodeInner {
+    pub(crate) node_id: String,
+    pub(crate) via: HeaderValue,
+    pub(crate) limits: ServerLimits,
+    pub(crate) state: ArcSwap<State>,
+    pub(crate) cache: Cache,
+    pub(crate) metrics: Metrics,
+    pub(crate) access_log: AccessLog,
+    pub(crate) runtime: Runtime,
+    request_prefix: String,
+    request_counter: AtomicU64,
+}
+
+impl NodeInner {
+    /// A new request id: unique per node run, short, and sortable within a run.
+    pub(crate) fn next_request_id(&self) -> Arc<str> {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        Arc::from(format!("{}{n:08x}", self.request_prefix))
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The runtime could not be built.
+    #[error("runtime: {0}")]
+    Runtime(#[from] wedge_runtime::RuntimeError),
+    /// A function or origin could not be loaded.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A TLS certificate or key could not be used.
+    #[error("TLS for {address}: {problem}")]
+    Tls {
+        /// The listener's address.
+        address: SocketAddr,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The access log could not be opened.
+    #[error("access log: {0}")]
+    AccessLog(std::io::Error),
+}
+
+/// A started node: listeners accepting, functions loaded.
+pub struct RunningNode {
+    inner: Arc<NodeInner>,
+    listeners: Vec<SocketAddr>,
+    admin: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Loads the functions, binds every listener and starts serving.
+    pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
+        let runtime = Runtime::new(config.runtime.clone())?;
+        let state = State::build(&config, &runtime).await?;
+        let access_log = AccessLog::open(&config.access_log).map_err(StartError::AccessLog)?;
+        let metrics = Metrics::new();
+        metrics
+            .instances_max
+            .set(i64::from(config.runtime.max_instances));
+        let inner = Arc::new(NodeInner {
+            via: HeaderValue::from_str(&format!("1.1 {} (wedge)", config.node_id))
+                .unwrap_or(HeaderValue::from_static("1.1 wedge")),
+            node_id: config.node_id.clone(),
+            limits: config.limits,
+            state: ArcSwap::from_pointee(state),
+            cache: Cache::new(config.cache),
+            metrics,
+            access_log,
+            runtime,
+            request_prefix: request_prefix(&config.node_id),
+            request_counter: AtomicU64::new(0),
+        });
+        let (shutdown, _) = watch::channel(false);
+        let connections = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.max_connections as usize,
+        ));
+        let mut listeners = Vec::new();
+        let mut tasks = Vec::new();
+        for listener in &config.listeners {
+            let socket = TcpListener::bind(listener.address)
+                .await
+                .map_err(|source| StartError::Bind {
+                    address: listener.address,
+                    source,
+                })?;
+            let acceptor = match &listener.tls {
+                Some(files) => Some(tls::acceptor(files).map_err(|problem| StartError::Tls {
+                    address: listener.address,
+                    problem,
+                })?),
+                None => None,
+            };
+            let address = socket.local_addr().map_err(|source| StartError::Bind {
+                address: listener.address,
+                source,
+            })?;
+            listeners.push(address);
+            tracing::info!(%address, tls = acceptor.is_some(), "listening");
+            tasks.push(tokio::spawn(server::accept_loop(
+                socket,
+                acceptor,
+                Arc::clone(&inner),
+                Arc::clone(&connections),
+                shutdown.subscribe(),
+            )));
+        }
+        let admin = match config.admin {
+            Some(address) => {
+                let socket = TcpListener::bind(address)
+                    .await
+                    .map_err(|source| StartError::Bind { address, source })?;
+                let bound = socket
+                    .local_addr()
+                    .map_err(|source| StartError::Bind { address, source })?;
+                tracing::info!(address = %bound, "admin listening");
+                tasks.push(tokio::spawn(admin::serve(
+                    socket,
+                    Arc::clone(&inner),
+                    shutdown.subscribe(),
+                )));
+                Some(bound)
+            }
+            None => None,
+        };
+        Ok(Self {
+            inner,
+            listeners,
+            admin,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The bound viewer listener addresses, in config order.
+    pub fn listeners(&self) -> &[SocketAddr] {
+        &self.listeners
+    }
+
+    /// The bound admin address.
+    pub fn admin(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// Replaces what the node serves, atomically: requests in flight finish on the old state,
+    /// new requests see only the new one.
+    pub fn replace_state(&self, state: State) {
+        self.inner.state.store(Arc::new(state));
+    }
+
+    /// The runtime functions are loaded with (to build a replacement [`State`]).
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// Stops accepting, lets in-flight requests finish up to the shutdown grace, then returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// `<node id>-<6 hex of randomness>-`: ids differ across nodes and restarts.
+fn request_prefix(node_id: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(node_id.as_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.update(now.as_nanos().to_le_bytes());
+    let digest = hasher.finalize();
+    format!("{node_id}-{}-", hex::encode(&digest[..3]))
+}

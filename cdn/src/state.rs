@@ -1,0 +1,250 @@
+//! What the node serves at one moment: distributions with their behaviors, origins and loaded
+//! functions. Built from a [`NodeConfig`] and swapped in whole, so no request sees half of a
+//! change. The control plane builds the same state from published versions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wedge_runtime::{FunctionConfig, FunctionOptions, Hook, Limits, Runtime};
+
+use crate::config::{
+    AssociationConfig, BehaviorConfig, CachePolicyConfig, DistributionConfig, FailurePolicy,
+    FunctionRef, NodeConfig,
+};
+use crate::origin::Origin;
+use crate::pattern::{DomainPattern, PathPattern};
+
+/// The routing table and everything it points at.
+pub struct State {
+    distributions: Vec<Arc<Distribution>>,
+}
+
+/// One site.
+pub struct Distribution {
+    /// Its id.
+    pub id: Arc<str>,
+    domains: Vec<DomainPattern>,
+    behaviors: Vec<Arc<Behavior>>,
+    default_behavior: Arc<Behavior>,
+    /// Its origins by name (an origin-request function may pick one).
+    pub origins: BTreeMap<String, Arc<Origin>>,
+}
+
+/// A cache behavior, ready to serve.
+pub struct Behavior {
+    /// Its path pattern, also its name in logs.
+    pub pattern: PathPattern,
+    /// Where misses go.
+    pub origin: Arc<Origin>,
+    /// How responses are cached.
+    pub cache: CachePolicyConfig,
+    hooks: [Option<Association>; 4],
+}
+
+/// A loaded function attached to one hook.
+pub struct Association {
+    /// The hook.
+    pub hook: Hook,
+    /// The loaded function.
+    pub function: wedge_runtime::Function,
+    /// Whether the hook sees bodies.
+    pub include_body: bool,
+    /// What a failure does.
+    pub on_error: FailurePolicy,
+    /// Validated limits.
+    pub limits: Limits,
+    /// The key/values the function reads.
+    pub config: Arc<FunctionConfig>,
+}
+
+/// Why a state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A function file could not be read.
+    #[error("function {reference}: cannot read: {source}")]
+    Read {
+        /// The reference.
+        reference: FunctionRef,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A function was refused by the runtime.
+    #[error("function {reference}: {source}")]
+    Load {
+        /// The reference.
+        reference: FunctionRef,
+        /// Why.
+        source: wedge_runtime::LoadError,
+    },
+    /// A function does not export the hook it is attached to.
+    #[error("function {reference} is attached to {hook} but does not export it")]
+    MissingHook {
+        /// The reference.
+        reference: FunctionRef,
+        /// The hook.
+        hook: Hook,
+    },
+    /// An origin could not be set up.
+    #[error(transparent)]
+    Origin(#[from] crate::origin::OriginSetupError),
+}
+
+impl State {
+    /// Loads every function the config references (each file once) and sets up the origins.
+    pub async fn build(config: &NodeConfig, runtime: &Runtime) -> Result<Self, StateError> {
+        let mut functions: BTreeMap<FunctionRef, wedge_runtime::Function> = BTreeMap::new();
+        let mut distributions = Vec::new();
+        for distribution in &config.distributions {
+            distributions.push(Arc::new(
+                build_distribution(distribution, runtime, &mut functions).await?,
+            ));
+        }
+        Ok(Self { distributions })
+    }
+
+    /// The distribution answering for `host`, in config order.
+    pub fn distribution(&self, host: &str) -> Option<&Arc<Distribution>> {
+        self.distributions
+            .iter()
+            .find(|d| d.domains.iter().any(|domain| domain.matches(host)))
+    }
+
+    /// Every loaded function, with where it is attached (for metrics).
+    pub fn associations(&self) -> impl Iterator<Item = (&Distribution, &Association)> {
+        self.distributions.iter().flat_map(|d| {
+            d.behaviors
+                .iter()
+                .chain(std::iter::once(&d.default_behavior))
+                .map(|b| &**b)
+                .flat_map(|b| b.hooks.iter().flatten())
+                .map(move |a| (&**d, a))
+        })
+    }
+}
+
+impl Distribution {
+    /// The first behavior whose pattern matches `path`, else the default.
+    pub fn behavior(&self, path: &str) -> &Arc<Behavior> {
+        self.behaviors
+            .iter()
+            .find(|b| b.pattern.matches(path))
+            .unwrap_or(&self.default_behavior)
+    }
+}
+
+impl Behavior {
+    /// The function attached to `hook`, if any.
+    pub fn association(&self, hook: Hook) -> Option<&Association> {
+        self.hooks[hook_index(hook)].as_ref()
+    }
+}
+
+fn hook_index(hook: Hook) -> usize {
+    match hook {
+        Hook::ViewerRequest => 0,
+        Hook::OriginRequest => 1,
+        Hook::OriginResponse => 2,
+        Hook::ViewerResponse => 3,
+    }
+}
+
+async fn build_distribution(
+    config: &DistributionConfig,
+    runtime: &Runtime,
+    functions: &mut BTreeMap<FunctionRef, wedge_runtime::Function>,
+) -> Result<Distribution, StateError> {
+    let mut origins = BTreeMap::new();
+    for (name, origin) in &config.origins {
+        origins.insert(name.clone(), Origin::new(origin.clone())?);
+    }
+    let mut behaviors = Vec::new();
+    for behavior in &config.behaviors {
+        behaviors.push(Arc::new(
+            build_behavior(behavior, &origins, runtime, functions).await?,
+        ));
+    }
+    let default_behavior =
+        Arc::new(build_behavior(&config.default_behavior, &origins, runtime, functions).await?);
+    Ok(Distribution {
+        id: Arc::from(config.id.as_str()),
+        domains: config.domains.clone(),
+        behaviors,
+        default_behavior,
+        origins,
+    })
+}
+
+async fn build_behavior(
+    config: &BehaviorConfig,
+    origins: &BTreeMap<String, Arc<Origin>>,
+    runtime: &Runtime,
+    functions: &mut BTreeMap<FunctionRef, wedge_runtime::Function>,
+) -> Result<Behavior, StateError> {
+    let mut hooks: [Option<Association>; 4] = Default::default();
+    for association in &config.functions {
+        let function = load(&association.function, runtime, functions).await?;
+        if !function.exports(association.hook) {
+            return Err(StateError::MissingHook {
+                reference: association.function.clone(),
+                hook: association.hook,
+            });
+        }
+        hooks[hook_index(association.hook)] = Some(associate(association, function));
+    }
+    let origin = origins.get(&config.origin).cloned().ok_or_else(|| {
+        StateError::Origin(crate::origin::OriginSetupError::unknown(&config.origin))
+    })?;
+    Ok(Behavior {
+        pattern: config.pattern.clone(),
+        origin,
+        cache: config.cache.clone(),
+        hooks,
+    })
+}
+
+fn associate(config: &AssociationConfig, function: wedge_runtime::Function) -> Association {
+    Association {
+        hook: config.hook,
+        function,
+        include_body: config.include_body,
+        on_error: config.on_error,
+        limits: config.limits,
+        config: Arc::new(
+            config
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+    }
+}
+
+async fn load(
+    reference: &FunctionRef,
+    runtime: &Runtime,
+    loaded: &mut BTreeMap<FunctionRef, wedge_runtime::Function>,
+) -> Result<wedge_runtime::Function, StateError> {
+    if let Some(function) = loaded.get(reference) {
+        return Ok(function.clone());
+    }
+    let FunctionRef::File(path) = reference;
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|source| StateError::Read {
+            reference: reference.clone(),
+            source,
+        })?;
+    let name = path.file_stem().map_or_else(
+        || "function".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let function = runtime
+        .load(&bytes, FunctionOptions::new(name, "local"))
+        .await
+        .map_err(|source| StateError::Load {
+            reference: reference.clone(),
+            source,
+        })?;
+    loaded.insert(reference.clone(), function.clone());
+    Ok(function)
+}
