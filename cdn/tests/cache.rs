@@ -1,7 +1,12 @@
 //! The cache by RFC 9111 on a real node: hits and age, coalescing, revalidation, Vary,
 //! stale-while-revalidate, stale-if-error, what is never stored, errors, HEAD, purge.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 
@@ -39,7 +44,12 @@ async fn a_fresh_response_is_served_from_the_cache_with_its_age() {
 
 #[tokio::test]
 async fn concurrent_misses_on_one_key_make_one_origin_fetch() {
-    let origin = Origin::start(|_| Reply::ok("slow").header("cache-control", "max-age=60").delay(Duration::from_millis(300))).await;
+    let origin = Origin::start(|_| {
+        Reply::ok("slow")
+            .header("cache-control", "max-age=60")
+            .delay(Duration::from_millis(300))
+    })
+    .await;
     let node = Arc::new(node_for(&origin).await);
     let mut tasks = Vec::new();
     for _ in 0..20 {
@@ -58,21 +68,37 @@ async fn concurrent_misses_on_one_key_make_one_origin_fetch() {
 async fn a_stale_entry_is_revalidated_and_a_304_refreshes_it() {
     let origin = Origin::start(|request| {
         if request.header("if-none-match") == Some("\"v1\"") {
-            Reply::ok("").status(304).header("etag", "\"v1\"").header("cache-control", "max-age=60").header("x-refreshed", "yes")
+            Reply::ok("")
+                .status(304)
+                .header("etag", "\"v1\"")
+                .header("cache-control", "max-age=60")
+                .header("x-refreshed", "yes")
         } else {
-            Reply::ok("version one").header("etag", "\"v1\"").header("cache-control", "max-age=1")
+            Reply::ok("version one")
+                .header("etag", "\"v1\"")
+                .header("cache-control", "max-age=1")
         }
     })
     .await;
     let node = node_for(&origin).await;
     assert_eq!(node.get("/doc").await.x_cache(), "Miss from wedge");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let refreshed = node.get_with("/doc", &[("if-none-match", "\"viewer-own\"")]).await;
+    let refreshed = node
+        .get_with("/doc", &[("if-none-match", "\"viewer-own\"")])
+        .await;
     assert_eq!(refreshed.x_cache(), "RefreshHit from wedge");
     assert_eq!(refreshed.status, 200);
     assert_eq!(refreshed.text(), "version one");
-    assert_eq!(refreshed.header("x-refreshed"), Some("yes"), "the 304's headers update the entry");
-    assert_eq!(origin.last().header("if-none-match"), Some("\"v1\""), "the node's validator, not the viewer's");
+    assert_eq!(
+        refreshed.header("x-refreshed"),
+        Some("yes"),
+        "the 304's headers update the entry"
+    );
+    assert_eq!(
+        origin.last().header("if-none-match"),
+        Some("\"v1\""),
+        "the node's validator, not the viewer's"
+    );
     // The refresh made it fresh for 60 s.
     assert_eq!(node.get("/doc").await.x_cache(), "Hit from wedge");
     assert_eq!(origin.hits(), 2);
@@ -81,13 +107,28 @@ async fn a_stale_entry_is_revalidated_and_a_304_refreshes_it() {
 #[tokio::test]
 async fn vary_keeps_one_variant_per_selecting_header() {
     let origin = Origin::start(|request| {
-        let language = request.header("accept-language").unwrap_or("none").to_owned();
-        Reply::ok(&language).header("cache-control", "max-age=60").header("vary", "Accept-Language")
+        let language = request
+            .header("accept-language")
+            .unwrap_or("none")
+            .to_owned();
+        Reply::ok(&language)
+            .header("cache-control", "max-age=60")
+            .header("vary", "Accept-Language")
     })
     .await;
     let node = node_for(&origin).await;
-    assert_eq!(node.get_with("/", &[("accept-language", "en")]).await.text(), "en");
-    assert_eq!(node.get_with("/", &[("accept-language", "fr")]).await.text(), "fr");
+    assert_eq!(
+        node.get_with("/", &[("accept-language", "en")])
+            .await
+            .text(),
+        "en"
+    );
+    assert_eq!(
+        node.get_with("/", &[("accept-language", "fr")])
+            .await
+            .text(),
+        "fr"
+    );
     let en = node.get_with("/", &[("accept-language", "en")]).await;
     assert_eq!((en.text().as_str(), en.x_cache()), ("en", "Hit from wedge"));
     let fr = node.get_with("/", &[("accept-language", "fr")]).await;
@@ -127,7 +168,11 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_in_the_background() {
 #[tokio::test]
 async fn stale_if_error_serves_stale_when_the_origin_is_down() {
     let mut origin = Origin::start(|request| {
-        let lifetime = if request.uri.contains("sie") { "max-age=1, stale-if-error=60" } else { "max-age=1" };
+        let lifetime = if request.uri.contains("sie") {
+            "max-age=1, stale-if-error=60"
+        } else {
+            "max-age=1"
+        };
         Reply::ok("kept").header("cache-control", lifetime)
     })
     .await;
@@ -158,7 +203,9 @@ async fn private_no_store_cookies_and_authorized_responses_are_not_stored() {
     let origin = Origin::start(|request| match request.uri.as_str() {
         "/private" => Reply::ok("p").header("cache-control", "private, max-age=60"),
         "/no-store" => Reply::ok("n").header("cache-control", "no-store"),
-        "/cookie" => Reply::ok("c").header("cache-control", "max-age=60").header("set-cookie", "s=1"),
+        "/cookie" => Reply::ok("c")
+            .header("cache-control", "max-age=60")
+            .header("set-cookie", "s=1"),
         _ => Reply::ok("a").header("cache-control", "max-age=60"),
     })
     .await;
@@ -167,8 +214,14 @@ async fn private_no_store_cookies_and_authorized_responses_are_not_stored() {
         node.get(path).await;
         assert_eq!(node.get(path).await.x_cache(), "Miss from wedge", "{path}");
     }
-    node.get_with("/auth", &[("authorization", "Bearer t")]).await;
-    assert_eq!(node.get_with("/auth", &[("authorization", "Bearer t")]).await.x_cache(), "Miss from wedge");
+    node.get_with("/auth", &[("authorization", "Bearer t")])
+        .await;
+    assert_eq!(
+        node.get_with("/auth", &[("authorization", "Bearer t")])
+            .await
+            .x_cache(),
+        "Miss from wedge"
+    );
     assert_eq!(origin.hits(), 8);
 }
 
@@ -185,15 +238,23 @@ async fn errors_are_cached_briefly() {
 
 #[tokio::test]
 async fn head_is_served_from_a_stored_get() {
-    let origin = Origin::start(|_| Reply::ok("twelve bytes").header("cache-control", "max-age=60")).await;
+    let origin =
+        Origin::start(|_| Reply::ok("twelve bytes").header("cache-control", "max-age=60")).await;
     let node = node_for(&origin).await;
     let head = send(node.addr, Method::HEAD, "/h", &[], Bytes::new()).await;
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     assert_eq!(head.header("content-length"), Some("12"));
-    assert_eq!(origin.last().method, Method::GET, "a HEAD miss fetches the GET it can store");
+    assert_eq!(
+        origin.last().method,
+        Method::GET,
+        "a HEAD miss fetches the GET it can store"
+    );
     let get = node.get("/h").await;
-    assert_eq!((get.x_cache(), get.text().as_str()), ("Hit from wedge", "twelve bytes"));
+    assert_eq!(
+        (get.x_cache(), get.text().as_str()),
+        ("Hit from wedge", "twelve bytes")
+    );
     let head = send(node.addr, Method::HEAD, "/h", &[], Bytes::new()).await;
     assert_eq!(head.x_cache(), "Hit from wedge");
     assert_eq!(origin.hits(), 1);
@@ -250,29 +311,57 @@ async fn unsafe_methods_pass_to_the_origin_and_invalidate() {
     let node = node_for(&origin).await;
     node.get("/item").await;
     assert_eq!(node.get("/item").await.x_cache(), "Hit from wedge");
-    let post = send(node.addr, Method::POST, "/item", &[], Bytes::from_static(b"new")).await;
+    let post = send(
+        node.addr,
+        Method::POST,
+        "/item",
+        &[],
+        Bytes::from_static(b"new"),
+    )
+    .await;
     assert_eq!(post.x_cache(), "Miss from wedge");
     assert_eq!(origin.last().body, Bytes::from_static(b"new"));
-    assert_eq!(node.get("/item").await.x_cache(), "Miss from wedge", "the POST invalidated /item");
+    assert_eq!(
+        node.get("/item").await.x_cache(),
+        "Miss from wedge",
+        "the POST invalidated /item"
+    );
 }
 
 #[tokio::test]
 async fn purge_by_path_prefix_and_surrogate_key_reports_what_went() {
     let origin = Origin::start(|request| {
-        let key = if request.uri.starts_with("/img/") { "images all" } else { "all" };
-        Reply::ok("x").header("cache-control", "max-age=600").header("surrogate-key", key)
+        let key = if request.uri.starts_with("/img/") {
+            "images all"
+        } else {
+            "all"
+        };
+        Reply::ok("x")
+            .header("cache-control", "max-age=600")
+            .header("surrogate-key", key)
     })
     .await;
     let node = node_for(&origin).await;
     for path in ["/a", "/img/1", "/img/2", "/docs/x", "/docs/y"] {
         let reply = node.get(path).await;
-        assert_eq!(reply.header("surrogate-key"), None, "surrogate keys stay inside the node");
+        assert_eq!(
+            reply.header("surrogate-key"),
+            None,
+            "surrogate keys stay inside the node"
+        );
     }
     let purged = node.admin_post("/purge", r#"{"paths": ["/a"]}"#).await;
     assert_eq!(purged.text(), r#"{"purged":1}"#);
-    let purged = node.admin_post("/purge", r#"{"distribution": "site", "paths": ["/docs/*"]}"#).await;
+    let purged = node
+        .admin_post(
+            "/purge",
+            r#"{"distribution": "site", "paths": ["/docs/*"]}"#,
+        )
+        .await;
     assert_eq!(purged.text(), r#"{"purged":2}"#);
-    let purged = node.admin_post("/purge", r#"{"surrogate_keys": ["images"]}"#).await;
+    let purged = node
+        .admin_post("/purge", r#"{"surrogate_keys": ["images"]}"#)
+        .await;
     assert_eq!(purged.text(), r#"{"purged":2}"#);
     for path in ["/a", "/img/1", "/docs/x"] {
         assert_eq!(node.get(path).await.x_cache(), "Miss from wedge", "{path}");

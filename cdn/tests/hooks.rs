@@ -1,7 +1,12 @@
 //! Each hook's semantics on a real node: when it runs (and does not), what its changes do,
 //! what is cached, and Lambda@Edge's rules on what it may change.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 
@@ -19,7 +24,12 @@ async fn all_four_hooks_run_on_a_miss_and_only_viewer_hooks_on_a_hit() {
     let origin = Origin::start(|_| cached("from origin")).await;
     let extra = "config = { greeting = \"hi\" }";
     let mut rest = String::from("[distributions.default_behavior]\norigin = \"main\"\n");
-    for event in ["viewer-request", "origin-request", "origin-response", "viewer-response"] {
+    for event in [
+        "viewer-request",
+        "origin-request",
+        "origin-response",
+        "viewer-response",
+    ] {
         rest.push_str(&format!(
             "[[distributions.default_behavior.functions]]\nevent = \"{event}\"\nfunction = \"{}\"\n{}\n",
             fixtures::ALL_HOOKS,
@@ -36,7 +46,10 @@ async fn all_four_hooks_run_on_a_miss_and_only_viewer_hooks_on_a_hit() {
     assert_eq!(seen.header("x-origin-request"), Some("all_hooks@local"));
     assert_eq!(seen.header("x-greeting"), Some("hi"));
     assert_eq!(seen.header("x-distribution"), Some("site"));
-    assert_eq!(seen.header("x-request-id"), miss.header("x-wedge-request-id"));
+    assert_eq!(
+        seen.header("x-request-id"),
+        miss.header("x-wedge-request-id")
+    );
     assert_eq!(miss.header("x-origin-response"), Some("all_hooks@local"));
     assert_eq!(miss.header("x-viewer-response"), Some("all_hooks@local"));
 
@@ -50,21 +63,47 @@ async fn all_four_hooks_run_on_a_miss_and_only_viewer_hooks_on_a_hit() {
 
     let lines = node.log_lines(2).await;
     let hooks = |line: &serde_json::Value| -> Vec<String> {
-        line["hooks"].as_array().unwrap().iter().map(|h| h["hook"].as_str().unwrap().to_owned()).collect()
+        line["hooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["hook"].as_str().unwrap().to_owned())
+            .collect()
     };
-    assert_eq!(hooks(&lines[0]), ["viewer-request", "origin-request", "origin-response", "viewer-response"]);
-    assert_eq!(hooks(&lines[1]), ["viewer-request", "viewer-response"], "origin-request does not run on a hit");
+    assert_eq!(
+        hooks(&lines[0]),
+        [
+            "viewer-request",
+            "origin-request",
+            "origin-response",
+            "viewer-response"
+        ]
+    );
+    assert_eq!(
+        hooks(&lines[1]),
+        ["viewer-request", "viewer-response"],
+        "origin-request does not run on a hit"
+    );
     assert_eq!(lines[1]["cache"], "hit");
     assert_eq!(lines[0]["cache"], "miss");
     let receipt = &lines[0]["hooks"][0];
-    assert!(receipt["run_us"].as_u64().is_some() && receipt["peak_memory_bytes"].as_u64().unwrap() > 0);
-    assert_eq!(lines[0]["request_id"].as_str(), miss.header("x-wedge-request-id"));
+    assert!(
+        receipt["run_us"].as_u64().is_some() && receipt["peak_memory_bytes"].as_u64().unwrap() > 0
+    );
+    assert_eq!(
+        lines[0]["request_id"].as_str(),
+        miss.header("x-wedge-request-id")
+    );
 }
 
 #[tokio::test]
 async fn a_response_generated_at_viewer_request_is_not_cached() {
     let origin = Origin::start(|_| cached("origin")).await;
-    let node = start_node(&config(origin.addr, &with_function("viewer-request", fixtures::RESPOND, ""))).await;
+    let node = start_node(&config(
+        origin.addr,
+        &with_function("viewer-request", fixtures::RESPOND, ""),
+    ))
+    .await;
     for _ in 0..2 {
         let reply = node.get("/hello").await;
         assert_eq!(reply.status, 200);
@@ -81,7 +120,11 @@ async fn a_response_generated_at_viewer_request_is_not_cached() {
 #[tokio::test]
 async fn a_response_generated_at_origin_request_is_cached() {
     let origin = Origin::start(|_| cached("origin")).await;
-    let node = start_node(&config(origin.addr, &with_function("origin-request", fixtures::ORIGIN_ROUTER, ""))).await;
+    let node = start_node(&config(
+        origin.addr,
+        &with_function("origin-request", fixtures::ORIGIN_ROUTER, ""),
+    ))
+    .await;
     let first = node.get("/generated/a").await;
     assert_eq!(first.text(), "generated for /generated/a");
     assert_eq!(first.x_cache(), "FunctionGeneratedResponse from wedge");
@@ -104,7 +147,11 @@ async fn origin_request_may_pick_another_origin_by_name() {
     let picked = node.get_with("/x", &[("x-pick-origin", "alt")]).await;
     assert_eq!(picked.text(), "alt");
     assert_eq!(alt.last().header("x-origin-router"), Some("1"));
-    assert_eq!(alt.last().header("x-wedge-origin"), None, "the selector is never forwarded");
+    assert_eq!(
+        alt.last().header("x-wedge-origin"),
+        None,
+        "the selector is never forwarded"
+    );
     assert_eq!(node.get("/y").await.text(), "main");
     let unknown = node.get_with("/z", &[("x-pick-origin", "nowhere")]).await;
     assert_eq!(unknown.status, 502);
@@ -123,18 +170,30 @@ async fn breaking_a_header_rule_is_a_502() {
     for path in ["/change-host", "/add-via", "/change-encoding"] {
         let reply = node.get(path).await;
         assert_eq!(reply.status, 502, "{path}");
-        assert_eq!(reply.header("x-wedge-error"), Some("invalid-output"), "{path}");
+        assert_eq!(
+            reply.header("x-wedge-error"),
+            Some("invalid-output"),
+            "{path}"
+        );
         assert_eq!(reply.x_cache(), "Error from wedge");
     }
     assert_eq!(node.get("/fine").await.status, 200);
     let lines = node.log_lines(4).await;
-    assert!(lines[0]["error_detail"].as_str().unwrap().contains("host"), "{}", lines[0]);
+    assert!(
+        lines[0]["error_detail"].as_str().unwrap().contains("host"),
+        "{}",
+        lines[0]
+    );
 }
 
 #[tokio::test]
 async fn invalid_function_output_is_a_502() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
-    let node = start_node(&config(origin.addr, &with_function("viewer-request", fixtures::INVALID_OUTPUT, ""))).await;
+    let node = start_node(&config(
+        origin.addr,
+        &with_function("viewer-request", fixtures::INVALID_OUTPUT, ""),
+    ))
+    .await;
     for path in ["/status", "/header-value", "/oversized"] {
         let reply = node.get(path).await;
         assert_eq!(reply.status, 502, "{path}");
@@ -146,15 +205,41 @@ async fn invalid_function_output_is_a_502() {
 #[tokio::test]
 async fn the_body_reaches_a_function_only_when_the_association_includes_it() {
     let origin = Origin::start(|_| Reply::ok("stored")).await;
-    let with_body = start_node(&config(origin.addr, &with_function("viewer-request", fixtures::BODY_UPPER, "include_body = true"))).await;
-    let reply = send(with_body.addr, Method::POST, "/upload", &[], Bytes::from_static(b"abc")).await;
+    let with_body = start_node(&config(
+        origin.addr,
+        &with_function(
+            "viewer-request",
+            fixtures::BODY_UPPER,
+            "include_body = true",
+        ),
+    ))
+    .await;
+    let reply = send(
+        with_body.addr,
+        Method::POST,
+        "/upload",
+        &[],
+        Bytes::from_static(b"abc"),
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert_eq!(origin.last().body, Bytes::from_static(b"ABC"));
     assert_eq!(origin.last().header("x-body-seen"), Some("yes"));
     assert_eq!(origin.last().header("content-length"), Some("3"));
 
-    let without = start_node(&config(origin.addr, &with_function("viewer-request", fixtures::BODY_UPPER, ""))).await;
-    send(without.addr, Method::POST, "/upload", &[], Bytes::from_static(b"abc")).await;
+    let without = start_node(&config(
+        origin.addr,
+        &with_function("viewer-request", fixtures::BODY_UPPER, ""),
+    ))
+    .await;
+    send(
+        without.addr,
+        Method::POST,
+        "/upload",
+        &[],
+        Bytes::from_static(b"abc"),
+    )
+    .await;
     assert_eq!(origin.last().body, Bytes::from_static(b"abc"));
     assert_eq!(origin.last().header("x-body-seen"), Some("no"));
 }
@@ -162,7 +247,11 @@ async fn the_body_reaches_a_function_only_when_the_association_includes_it() {
 #[tokio::test]
 async fn a_function_timeout_is_a_503() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
-    let node = start_node(&config(origin.addr, &with_function("viewer-request", fixtures::SPIN_FOREVER, "timeout_ms = 20"))).await;
+    let node = start_node(&config(
+        origin.addr,
+        &with_function("viewer-request", fixtures::SPIN_FOREVER, "timeout_ms = 20"),
+    ))
+    .await;
     let reply = node.get("/").await;
     assert_eq!(reply.status, 503);
     assert_eq!(reply.header("x-wedge-error"), Some("timeout"));

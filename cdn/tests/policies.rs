@@ -1,6 +1,11 @@
 //! Failure policies per association: `fail`, `bypass` and `stale`, on each hook.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 
@@ -12,7 +17,12 @@ use wedge_test_fixtures as fixtures;
 /// fail_on_header on all four hooks, every association with `policy`.
 fn all_hooks_with(policy: &str) -> String {
     let mut rest = String::from("[distributions.default_behavior]\norigin = \"main\"\n");
-    for event in ["viewer-request", "origin-request", "origin-response", "viewer-response"] {
+    for event in [
+        "viewer-request",
+        "origin-request",
+        "origin-response",
+        "viewer-response",
+    ] {
         rest.push_str(&format!(
             "[[distributions.default_behavior.functions]]\nevent = \"{event}\"\nfunction = \"{}\"\non_error = \"{policy}\"\n",
             fixtures::FAIL_ON_HEADER
@@ -25,9 +35,16 @@ fn all_hooks_with(policy: &str) -> String {
 async fn fail_answers_503_for_a_failing_function_on_every_hook() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
     let node = start_node(&config(origin.addr, &all_hooks_with("fail"))).await;
-    for hook in ["viewer-request", "origin-request", "origin-response", "viewer-response"] {
+    for hook in [
+        "viewer-request",
+        "origin-request",
+        "origin-response",
+        "viewer-response",
+    ] {
         // A distinct path per hook, so every request is a miss and reaches the hook.
-        let reply = node.get_with(&format!("/{hook}"), &[("x-fail", hook)]).await;
+        let reply = node
+            .get_with(&format!("/{hook}"), &[("x-fail", hook)])
+            .await;
         assert_eq!(reply.status, 503, "{hook}");
         assert_eq!(reply.header("x-wedge-error"), Some("guest-error"), "{hook}");
         assert_eq!(reply.x_cache(), "Error from wedge", "{hook}");
@@ -42,14 +59,28 @@ async fn fail_answers_503_for_a_failing_function_on_every_hook() {
 async fn bypass_goes_on_as_if_the_function_were_not_attached() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
     let node = start_node(&config(origin.addr, &all_hooks_with("bypass"))).await;
-    let reply = node.get_with("/a", &[("x-fail", "viewer-request,origin-response")]).await;
+    let reply = node
+        .get_with("/a", &[("x-fail", "viewer-request,origin-response")])
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "origin");
-    assert_eq!(origin.last().header("x-viewer-request"), None, "the failed hook changed nothing");
-    assert_eq!(origin.last().header("x-origin-request"), Some("ok"), "the other hooks ran");
+    assert_eq!(
+        origin.last().header("x-viewer-request"),
+        None,
+        "the failed hook changed nothing"
+    );
+    assert_eq!(
+        origin.last().header("x-origin-request"),
+        Some("ok"),
+        "the other hooks ran"
+    );
     assert_eq!(reply.header("x-origin-response"), None);
     assert_eq!(reply.header("x-viewer-response"), Some("ok"));
-    assert_eq!(reply.header("x-wedge-error"), Some("guest-error"), "the failure is still reported");
+    assert_eq!(
+        reply.header("x-wedge-error"),
+        Some("guest-error"),
+        "the failure is still reported"
+    );
 }
 
 #[tokio::test]
@@ -58,12 +89,16 @@ async fn stale_serves_the_stored_copy_or_fails_without_one() {
     let node = start_node(&config(origin.addr, &all_hooks_with("stale"))).await;
 
     // Nothing stored yet: the stale policy has nothing to serve.
-    let nothing = node.get_with("/page", &[("x-fail", "viewer-request")]).await;
+    let nothing = node
+        .get_with("/page", &[("x-fail", "viewer-request")])
+        .await;
     assert_eq!(nothing.status, 503);
 
     assert_eq!(node.get("/page").await.status, 200);
     // viewer-request fails: the stored (fresh) copy is served.
-    let stale = node.get_with("/page", &[("x-fail", "viewer-request")]).await;
+    let stale = node
+        .get_with("/page", &[("x-fail", "viewer-request")])
+        .await;
     assert_eq!(stale.status, 200);
     assert_eq!(stale.text(), "stored");
     assert_eq!(stale.x_cache(), "Hit from wedge");
@@ -73,11 +108,17 @@ async fn stale_serves_the_stored_copy_or_fails_without_one() {
     // copy is served in place of the new response.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let hits = origin.hits();
-    let replaced = node.get_with("/page", &[("x-fail", "origin-response")]).await;
+    let replaced = node
+        .get_with("/page", &[("x-fail", "origin-response")])
+        .await;
     assert_eq!(origin.hits(), hits + 1);
     assert_eq!(replaced.status, 200);
     assert_eq!(replaced.text(), "stored");
-    assert_eq!(replaced.header("x-origin-response"), Some("ok"), "the copy stored before, with its hook edits");
+    assert_eq!(
+        replaced.header("x-origin-response"),
+        Some("ok"),
+        "the copy stored before, with its hook edits"
+    );
     assert_eq!(replaced.header("x-wedge-error"), Some("guest-error"));
     let lines = node.log_lines(4).await;
     assert_eq!(lines[3]["cache"], "stale-on-function-error");

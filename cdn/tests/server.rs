@@ -2,7 +2,12 @@
 //! TLS with HTTP/2 end to end, routing by Host, graceful shutdown, the admin endpoints, and
 //! config errors that name the file and key.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 
@@ -28,7 +33,8 @@ fn limits(rest: &str) -> String {
 
 async fn limited_node(origin: &Origin) -> TestNode {
     // [limits] must come before the distribution tables: put it in the base config's [node] area.
-    let toml = config(origin.addr, DEFAULT).replacen("[admin]", &format!("{}\n[admin]", limits("")), 1);
+    let toml =
+        config(origin.addr, DEFAULT).replacen("[admin]", &format!("{}\n[admin]", limits("")), 1);
     start_node(&toml).await
 }
 
@@ -36,30 +42,62 @@ async fn limited_node(origin: &Origin) -> TestNode {
 async fn each_limit_plus_one_gets_its_4xx() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
     let node = limited_node(&origin).await;
-    let at_limit: Vec<(String, String)> = (0..18).map(|i| (format!("x-h{i}"), "v".into())).collect();
-    let headers: Vec<(&str, &str)> = at_limit.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    assert_eq!(node.get_with("/", &headers).await.status, 200, "host + 18 + 1 = 20 headers");
+    let at_limit: Vec<(String, String)> =
+        (0..18).map(|i| (format!("x-h{i}"), "v".into())).collect();
+    let headers: Vec<(&str, &str)> = at_limit
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        node.get_with("/", &headers).await.status,
+        200,
+        "host + 18 + 1 = 20 headers"
+    );
 
     let mut over = String::from("GET / HTTP/1.1\r\nhost: site.test\r\n");
     for i in 0..20 {
         over.push_str(&format!("x-h{i}: v\r\n"));
     }
     over.push_str("\r\n");
-    assert_eq!(raw_status(&raw(node.addr, over.as_bytes()).await), 431, "too many headers");
+    assert_eq!(
+        raw_status(&raw(node.addr, over.as_bytes()).await),
+        431,
+        "too many headers"
+    );
 
-    let big = format!("GET / HTTP/1.1\r\nhost: site.test\r\nx-big: {}\r\n\r\n", "a".repeat(9000));
-    assert_eq!(raw_status(&raw(node.addr, big.as_bytes()).await), 431, "headers too large");
+    let big = format!(
+        "GET / HTTP/1.1\r\nhost: site.test\r\nx-big: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    assert_eq!(
+        raw_status(&raw(node.addr, big.as_bytes()).await),
+        431,
+        "headers too large"
+    );
 
     let long = format!("/{}", "u".repeat(256));
     assert_eq!(node.get(&long).await.status, 414);
     assert_eq!(node.get(&long[..256]).await.status, 200);
 
     let body = Bytes::from(vec![b'b'; 1001]);
-    assert_eq!(send(node.addr, Method::POST, "/", &[], body).await.status, 413);
-    let chunked = format!("POST / HTTP/1.1\r\nhost: site.test\r\ntransfer-encoding: chunked\r\n\r\n3e9\r\n{}\r\n0\r\n\r\n", "c".repeat(1001));
-    assert_eq!(raw_status(&raw(node.addr, chunked.as_bytes()).await), 413, "chunked body over the limit");
+    assert_eq!(
+        send(node.addr, Method::POST, "/", &[], body).await.status,
+        413
+    );
+    let chunked = format!(
+        "POST / HTTP/1.1\r\nhost: site.test\r\ntransfer-encoding: chunked\r\n\r\n3e9\r\n{}\r\n0\r\n\r\n",
+        "c".repeat(1001)
+    );
+    assert_eq!(
+        raw_status(&raw(node.addr, chunked.as_bytes()).await),
+        413,
+        "chunked body over the limit"
+    );
     let exact = Bytes::from(vec![b'b'; 1000]);
-    assert_eq!(send(node.addr, Method::POST, "/", &[], exact).await.status, 200);
+    assert_eq!(
+        send(node.addr, Method::POST, "/", &[], exact).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -76,10 +114,21 @@ async fn ambiguous_framing_is_normalised_or_refused_never_forwarded() {
     let duplicate = "POST /dup HTTP/1.1\r\nhost: site.test\r\ncontent-length: 3\r\ncontent-length: 5\r\n\r\nabcde";
     assert_eq!(raw_status(&raw(node.addr, duplicate.as_bytes()).await), 400);
     let requests = origin.requests.lock().unwrap();
-    assert!(requests.iter().all(|r| r.uri != "/smuggled" && r.uri != "/dup"), "{requests:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.uri != "/smuggled" && r.uri != "/dup"),
+        "{requests:?}"
+    );
     for request in requests.iter() {
-        assert_eq!(request.header("transfer-encoding"), None, "the origin gets one framing");
-        let length = request.header("content-length").map_or(0, |v| v.parse().unwrap());
+        assert_eq!(
+            request.header("transfer-encoding"),
+            None,
+            "the origin gets one framing"
+        );
+        let length = request
+            .header("content-length")
+            .map_or(0, |v| v.parse().unwrap());
         assert_eq!(length, request.body.len());
     }
 }
@@ -90,25 +139,48 @@ async fn a_slow_client_is_cut_off_by_the_header_read_timeout() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
     let node = limited_node(&origin).await;
     let mut stream = tokio::net::TcpStream::connect(node.addr).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nhost: site").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: site")
+        .await
+        .unwrap();
     let mut buffer = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut buffer)).await;
-    assert!(closed.is_ok(), "the connection was closed after the 300 ms header timeout");
+    let closed =
+        tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut buffer)).await;
+    assert!(
+        closed.is_ok(),
+        "the connection was closed after the 300 ms header timeout"
+    );
     assert_eq!(origin.hits(), 0);
 }
 
 #[tokio::test]
 async fn an_unknown_host_is_misdirected() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let toml = config(origin.addr, DEFAULT).replace("domains = [\"*\"]", "domains = [\"www.example.com\", \"*.example.org\"]");
+    let toml = config(origin.addr, DEFAULT).replace(
+        "domains = [\"*\"]",
+        "domains = [\"www.example.com\", \"*.example.org\"]",
+    );
     let node = start_node(&toml).await;
     assert_eq!(node.get("/").await.status, 421, "site.test is not served");
-    let reply = send(node.addr, Method::GET, "/", &[("host", "a.example.org")], Bytes::new()).await;
+    let reply = send(
+        node.addr,
+        Method::GET,
+        "/",
+        &[("host", "a.example.org")],
+        Bytes::new(),
+    )
+    .await;
     // `send` sets host site.test first; the appended one makes two Host fields: refused.
     assert_eq!(reply.status, 400);
 }
 
-fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, CertificateDer<'static>) {
+fn self_signed(
+    dir: &std::path::Path,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    CertificateDer<'static>,
+) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
@@ -120,7 +192,8 @@ fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf
 
 #[tokio::test]
 async fn tls_with_http2_end_to_end() {
-    let origin = Origin::start(|_| Reply::ok("over tls").header("cache-control", "max-age=60")).await;
+    let origin =
+        Origin::start(|_| Reply::ok("over tls").header("cache-control", "max-age=60")).await;
     let certs = tempfile::tempdir().unwrap();
     let (cert, key, der) = self_signed(certs.path());
     let toml = config(origin.addr, DEFAULT).replacen(
@@ -133,17 +206,25 @@ async fn tls_with_http2_end_to_end() {
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(der).unwrap();
-    let mut client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     client.alpn_protocols = vec![b"h2".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
     let tcp = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
-    let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
     tokio::spawn(connection);
     for expected in ["Miss from wedge", "Hit from wedge"] {
         let request = Request::builder()
@@ -157,7 +238,10 @@ async fn tls_with_http2_end_to_end() {
         assert_eq!(body, Bytes::from_static(b"over tls"));
     }
     assert_eq!(origin.last().header("x-forwarded-proto"), Some("https"));
-    assert_eq!(origin.last().header("host"), Some(origin.addr.to_string().as_str()));
+    assert_eq!(
+        origin.last().header("host"),
+        Some(origin.addr.to_string().as_str())
+    );
 }
 
 #[tokio::test]
@@ -165,18 +249,26 @@ async fn shutdown_drains_requests_in_flight() {
     let origin = Origin::start(|_| Reply::ok("finished").delay(Duration::from_millis(500))).await;
     let mut node = start_node(&config(origin.addr, DEFAULT)).await;
     let addr = node.addr;
-    let in_flight = tokio::spawn(async move { send(addr, Method::GET, "/slow", &[], Bytes::new()).await });
+    let in_flight =
+        tokio::spawn(async move { send(addr, Method::GET, "/slow", &[], Bytes::new()).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     node.stop().await;
     let reply = in_flight.await.unwrap();
     assert_eq!((reply.status, reply.text().as_str()), (200, "finished"));
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
 }
 
 #[tokio::test]
 async fn admin_reports_health_metrics_and_status() {
     let origin = Origin::start(|_| Reply::ok("x").header("cache-control", "max-age=60")).await;
-    let node = start_node(&config(origin.addr, &with_function("viewer-request", wedge_test_fixtures::HELLO, ""))).await;
+    let node = start_node(&config(
+        origin.addr,
+        &with_function("viewer-request", wedge_test_fixtures::HELLO, ""),
+    ))
+    .await;
     node.get("/a").await;
     node.get("/a").await;
     assert_eq!(node.admin_get("/healthz").await.text(), "ok\n");
@@ -190,9 +282,13 @@ async fn admin_reports_health_metrics_and_status() {
         "wedge_request_duration_seconds_bucket",
         "wedge_origin_requests_total{origin=\"main\",outcome=\"200\"} 1",
     ] {
-        assert!(metrics.contains(expected), "missing {expected} in\n{metrics}");
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
     }
-    let status: serde_json::Value = serde_json::from_slice(&node.admin_get("/status").await.body).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&node.admin_get("/status").await.body).unwrap();
     assert_eq!(status["node_id"], "test-node");
     assert_eq!(status["functions"][0]["hook"], "viewer-request");
     assert_eq!(node.admin_get("/nope").await.status, 404);
@@ -202,7 +298,10 @@ fn parse_error(toml: &str) -> String {
     match NodeConfig::parse(toml, std::path::Path::new("/etc/wedge/node.toml")) {
         Ok(_) => panic!("accepted:\n{toml}"),
         Err(error) => {
-            assert!(matches!(error, ConfigError::Syntax { .. } | ConfigError::Invalid { .. }));
+            assert!(matches!(
+                error,
+                ConfigError::Syntax { .. } | ConfigError::Invalid { .. }
+            ));
             error.to_string()
         }
     }
@@ -212,17 +311,43 @@ fn parse_error(toml: &str) -> String {
 fn config_errors_name_the_file_the_key_and_the_problem() {
     let base = config("127.0.0.1:1".parse().unwrap(), DEFAULT);
     let typo = parse_error(&base.replace("max_instances", "max_instanses"));
-    assert!(typo.starts_with("/etc/wedge/node.toml") && typo.contains("max_instanses"), "{typo}");
+    assert!(
+        typo.starts_with("/etc/wedge/node.toml") && typo.contains("max_instanses"),
+        "{typo}"
+    );
     let origin = parse_error(&base.replace("origin = \"main\"", "origin = \"mian\""));
-    assert!(origin.contains("distributions[0].default_behavior.origin") && origin.contains("mian") && origin.contains("main"), "{origin}");
+    assert!(
+        origin.contains("distributions[0].default_behavior.origin")
+            && origin.contains("mian")
+            && origin.contains("main"),
+        "{origin}"
+    );
     let url = parse_error(&base.replace("url = \"http://", "url = \"ftp://"));
     assert!(url.contains("distributions[0].origins.main.url"), "{url}");
-    let event = parse_error(&config("127.0.0.1:1".parse().unwrap(), &with_function("viewer-requets", "/x.wasm", "")));
-    assert!(event.contains("functions[0].event") && event.contains("viewer-requets"), "{event}");
-    let timeout = parse_error(&config("127.0.0.1:1".parse().unwrap(), &with_function("viewer-request", "/x.wasm", "timeout_ms = 60000")));
-    assert!(timeout.contains("functions[0]") && timeout.contains("maximum"), "{timeout}");
-    let policy = parse_error(&config("127.0.0.1:1".parse().unwrap(), &with_function("viewer-request", "/x.wasm", "on_error = \"retry\"")));
-    assert!(policy.contains("on_error") && policy.contains("bypass"), "{policy}");
+    let event = parse_error(&config(
+        "127.0.0.1:1".parse().unwrap(),
+        &with_function("viewer-requets", "/x.wasm", ""),
+    ));
+    assert!(
+        event.contains("functions[0].event") && event.contains("viewer-requets"),
+        "{event}"
+    );
+    let timeout = parse_error(&config(
+        "127.0.0.1:1".parse().unwrap(),
+        &with_function("viewer-request", "/x.wasm", "timeout_ms = 60000"),
+    ));
+    assert!(
+        timeout.contains("functions[0]") && timeout.contains("maximum"),
+        "{timeout}"
+    );
+    let policy = parse_error(&config(
+        "127.0.0.1:1".parse().unwrap(),
+        &with_function("viewer-request", "/x.wasm", "on_error = \"retry\""),
+    ));
+    assert!(
+        policy.contains("on_error") && policy.contains("bypass"),
+        "{policy}"
+    );
     let listen = parse_error(&base.replace("address = \"127.0.0.1:0\"", "address = \"localhost\""));
     assert!(listen.contains("listeners[0].address"), "{listen}");
 }

@@ -342,7 +342,11 @@ impl Cache {
         let mut headers = parts.headers;
         // RFC 9111 §3.2: fields new in the 304 are added too (the crate only replaces).
         for (name, value) in &not_modified.headers {
-            let about_the_body = [header::CONTENT_LENGTH, header::CONTENT_ENCODING, header::CONTENT_RANGE];
+            let about_the_body = [
+                header::CONTENT_LENGTH,
+                header::CONTENT_ENCODING,
+                header::CONTENT_RANGE,
+            ];
             if !headers.contains_key(name) && !about_the_body.contains(name) {
                 headers.append(name, value.clone());
             }

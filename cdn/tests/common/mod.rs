@@ -110,7 +110,9 @@ impl Origin {
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let handler = Arc::clone(&handler);
                 let hits = Arc::clone(&task_hits);
                 let requests = Arc::clone(&task_requests);
@@ -121,7 +123,11 @@ impl Origin {
                         let requests = Arc::clone(&requests);
                         async move {
                             let (parts, body) = request.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let recorded = Recorded {
                                 method: parts.method,
                                 uri: parts.uri.to_string(),
@@ -162,7 +168,12 @@ impl Origin {
     }
 
     pub fn last(&self) -> Recorded {
-        self.requests.lock().unwrap().last().cloned().expect("the origin got no request")
+        self.requests
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the origin got no request")
     }
 
     /// Stops listening and drops every open connection.
@@ -199,7 +210,10 @@ impl TestNode {
     pub async fn log_lines(&self, count: usize) -> Vec<serde_json::Value> {
         for _ in 0..200 {
             let text = std::fs::read_to_string(self.access_log()).unwrap_or_default();
-            let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            let lines: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
             if lines.len() >= count {
                 return lines;
             }
@@ -217,7 +231,14 @@ impl TestNode {
     }
 
     pub async fn admin_post(&self, path: &str, body: &str) -> Reply2 {
-        send(self.admin, Method::POST, path, &[("content-type", "application/json")], Bytes::from(body.to_owned())).await
+        send(
+            self.admin,
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            Bytes::from(body.to_owned()),
+        )
+        .await
     }
 
     pub async fn admin_get(&self, path: &str) -> Reply2 {
@@ -286,7 +307,9 @@ pub async fn start_node(toml: &str) -> TestNode {
     let path = dir.path().join("node.toml");
     std::fs::write(&path, toml).unwrap();
     let config = NodeConfig::load(&path).unwrap_or_else(|error| panic!("config: {error}"));
-    let node = RunningNode::start(config).await.unwrap_or_else(|error| panic!("start: {error}"));
+    let node = RunningNode::start(config)
+        .await
+        .unwrap_or_else(|error| panic!("start: {error}"));
     TestNode {
         addr: node.listeners()[0],
         admin: node.admin().unwrap(),
@@ -318,16 +341,29 @@ impl Reply2 {
 }
 
 /// One request on a fresh HTTP/1.1 connection.
-pub async fn send(addr: SocketAddr, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply2 {
+pub async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Reply2 {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(connection);
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = method;
     *request.uri_mut() = path.parse().unwrap();
-    request.headers_mut().insert("host", HeaderValue::from_static("site.test"));
+    request
+        .headers_mut()
+        .insert("host", HeaderValue::from_static("site.test"));
     for (name, value) in headers {
-        request.headers_mut().append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+        request.headers_mut().append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
     }
     let response = sender.send_request(request).await.unwrap();
     let (parts, body) = response.into_parts();
@@ -357,5 +393,9 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
 
 /// The status code of a raw HTTP/1.1 response.
 pub fn raw_status(response: &str) -> u16 {
-    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
