@@ -351,3 +351,11 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
     let listen = parse_error(&base.replace("address = \"127.0.0.1:0\"", "address = \"localhost\""));
     assert!(listen.contains("listeners[0].address"), "{listen}");
 }
+
+#[test]
+fn the_sample_config_in_deploy_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/node.toml");
+    let config = NodeConfig::load(&path).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(config.distributions[0].behaviors.len(), 2);
+    assert_eq!(config.listeners.len(), 2);
+}
