@@ -359,3 +359,18 @@ fn the_sample_config_in_deploy_is_valid() {
     assert_eq!(config.distributions[0].behaviors.len(), 2);
     assert_eq!(config.listeners.len(), 2);
 }
+
+#[tokio::test]
+async fn the_whole_request_has_a_deadline() {
+    let origin = Origin::start(|_| Reply::ok("late").delay(Duration::from_millis(1500))).await;
+    let toml = config(origin.addr, DEFAULT).replacen(
+        "[admin]",
+        "[limits]\nrequest_timeout_ms = 300\n\n[admin]",
+        1,
+    );
+    let node = start_node(&toml).await;
+    let reply = node.get("/slow").await;
+    assert_eq!(reply.status, 504);
+    assert_eq!(reply.header("x-wedge-error"), Some("request-timeout"));
+    assert_eq!(reply.x_cache(), "Error from wedge");
+}
