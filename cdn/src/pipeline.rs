@@ -405,16 +405,8 @@ impl Route {
         stale: Option<Arc<Entry>>,
         trace: &mut Trace,
     ) -> Result<EdgeResponse, EdgeError> {
-        let Some(association) = self.behavior.association(Hook::OriginResponse) else {
-            return Ok(response);
-        };
-        match hooks::run_response_hook(association, request, &response, trace).await {
-            Ok(changed) => Ok(changed),
-            Err(failure) => match failure.policy {
-                FailurePolicy::Bypass => Ok(bypassed(response, failure, trace)),
-                _ => self.stale_or_fail(request, failure, stale, trace),
-            },
-        }
+        self.response_hook(Hook::OriginResponse, request, response, stale, trace)
+            .await
     }
 
     /// 5: viewer-response changes what this viewer gets, never the stored copy.
@@ -424,14 +416,27 @@ impl Route {
         response: EdgeResponse,
         trace: &mut Trace,
     ) -> Result<EdgeResponse, EdgeError> {
-        let Some(association) = self.behavior.association(Hook::ViewerResponse) else {
+        self.response_hook(Hook::ViewerResponse, request, response, None, trace)
+            .await
+    }
+
+    /// Runs a response hook, if one is attached, under its failure policy.
+    async fn response_hook(
+        &self,
+        hook: Hook,
+        request: &EdgeRequest,
+        response: EdgeResponse,
+        stale: Option<Arc<Entry>>,
+        trace: &mut Trace,
+    ) -> Result<EdgeResponse, EdgeError> {
+        let Some(association) = self.behavior.association(hook) else {
             return Ok(response);
         };
         match hooks::run_response_hook(association, request, &response, trace).await {
             Ok(changed) => Ok(changed),
             Err(failure) => match failure.policy {
                 FailurePolicy::Bypass => Ok(bypassed(response, failure, trace)),
-                _ => self.stale_or_fail(request, failure, None, trace),
+                _ => self.stale_or_fail(request, failure, stale, trace),
             },
         }
     }

@@ -110,6 +110,14 @@ impl Entry {
     }
 }
 
+/// What a stored entry is made of, before its lifetime is decided.
+struct StoredParts {
+    policy: CachePolicy,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
 /// All variants stored under one key.
 #[derive(Debug)]
 struct Variants {
@@ -292,28 +300,52 @@ impl Cache {
         *as_response.headers_mut() = response.headers.clone();
         let policy =
             CachePolicy::new_options(&policy_request, &as_response, now, CacheOptions::default());
+        let stored = StoredParts {
+            policy,
+            status: response.status,
+            headers: response.headers.clone(),
+            body: response.body.clone(),
+        };
+        self.put(key, request, &policy_request, stored, behavior, now)
+    }
+
+    /// Decides the lifetime of a response about to be stored and stores it under `key`.
+    fn put(
+        &self,
+        key: &CacheKey,
+        request: &EdgeRequest,
+        policy_request: &PolicyRequest<'_>,
+        stored: StoredParts,
+        behavior: &CachePolicyConfig,
+        now: SystemTime,
+    ) -> Option<Arc<Entry>> {
+        let StoredParts {
+            policy,
+            status,
+            mut headers,
+            body,
+        } = stored;
         let authorized = request.headers.contains_key(header::AUTHORIZATION);
         let lifetime = freshness::lifetime(
             &policy,
-            response.status,
-            &response.headers,
+            status,
+            &headers,
             authorized,
             behavior,
             self.config.error_ttl,
             now,
         )?;
-        let mut headers = response.headers.clone();
         headers.remove(header::AGE);
         let entry = Arc::new(Entry {
             policy,
-            status: response.status,
+            status,
             has_vary: headers.contains_key(header::VARY),
             surrogate_keys: surrogate_keys(&headers),
             headers,
-            body: response.body.clone(),
+            body,
             lifetime,
         });
-        self.insert(key, &policy_request, Arc::clone(&entry), now);
+        self.insert(key, policy_request, Arc::clone(&entry), now);
         Some(entry)
     }
 
@@ -351,28 +383,13 @@ impl Cache {
                 headers.append(name, value.clone());
             }
         }
-        headers.remove(header::AGE);
-        let authorized = request.headers.contains_key(header::AUTHORIZATION);
-        let lifetime = freshness::lifetime(
-            &policy,
-            entry.status,
-            &headers,
-            authorized,
-            behavior,
-            self.config.error_ttl,
-            now,
-        )?;
-        let refreshed = Arc::new(Entry {
+        let stored = StoredParts {
             policy,
             status: entry.status,
-            has_vary: headers.contains_key(header::VARY),
-            surrogate_keys: surrogate_keys(&headers),
             headers,
             body: entry.body.clone(),
-            lifetime,
-        });
-        self.insert(key, &policy_request, Arc::clone(&refreshed), now);
-        Some(refreshed)
+        };
+        self.put(key, request, &policy_request, stored, behavior, now)
     }
 
     fn insert(
