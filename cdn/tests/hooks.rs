@@ -257,3 +257,54 @@ async fn a_function_timeout_is_a_503() {
     assert_eq!(reply.header("x-wedge-error"), Some("timeout"));
     assert_eq!(origin.hits(), 0);
 }
+
+/// Collects what the node logs through tracing, as JSON lines.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// current_thread: the node's tasks run on this thread, where the capturing subscriber is set.
+#[tokio::test(flavor = "current_thread")]
+async fn guest_logs_carry_the_request_id() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let origin = Origin::start(|_| Reply::ok("x")).await;
+    let node = start_node(&config(
+        origin.addr,
+        &with_function("viewer-request", fixtures::ALL_HOOKS, ""),
+    ))
+    .await;
+    let reply = node.get("/logged").await;
+    let request_id = reply.header("x-wedge-request-id").unwrap().to_owned();
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let guest_line = text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|line| line["target"] == "wedge::guest")
+        .unwrap_or_else(|| panic!("no guest log line in:\n{text}"));
+    assert_eq!(guest_line["fields"]["request_id"], request_id.as_str());
+    assert_eq!(
+        guest_line["fields"]["message"],
+        "viewer-request for /logged"
+    );
+    assert_eq!(guest_line["fields"]["function"], "all_hooks");
+    assert_eq!(guest_line["fields"]["hook"], "viewer-request");
+    assert_eq!(guest_line["level"], "INFO");
+}

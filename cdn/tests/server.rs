@@ -374,3 +374,102 @@ async fn the_whole_request_has_a_deadline() {
     assert_eq!(reply.header("x-wedge-error"), Some("request-timeout"));
     assert_eq!(reply.x_cache(), "Error from wedge");
 }
+
+#[tokio::test]
+async fn an_https_origin_is_verified_against_its_configured_ca() {
+    use hyper::service::service_fn;
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key, _) = self_signed(certs.path());
+    let acceptor = {
+        let certs = CertificateDer::pem_file_iter(&cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(&key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = service_fn(|_request| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                        Bytes::from_static(b"secret origin"),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let origin_table = |ca: &str| {
+        format!(
+            "[distributions.origins.secure]\nurl = \"https://localhost:{port}\"\n{ca}\n[distributions.default_behavior]\norigin = \"secure\"\n"
+        )
+    };
+    let unused: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let trusted = start_node(&config(
+        unused,
+        &origin_table(&format!("ca_file = \"{}\"", cert.display())),
+    ))
+    .await;
+    let reply = trusted.get("/").await;
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "secret origin")
+    );
+
+    let untrusted = start_node(&config(unused, &origin_table(""))).await;
+    let reply = untrusted.get("/").await;
+    assert_eq!(
+        reply.status, 502,
+        "a certificate outside the trusted roots is refused"
+    );
+    assert_eq!(reply.header("x-wedge-error"), Some("origin-protocol"));
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_wait_for_a_free_slot() {
+    use tokio::io::AsyncWriteExt;
+    let origin = Origin::start(|_| Reply::ok("served")).await;
+    let toml = config(origin.addr, DEFAULT).replacen(
+        "[admin]",
+        "[limits]\nmax_connections = 2\n\n[admin]",
+        1,
+    );
+    let node = start_node(&toml).await;
+    let mut first = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+    first
+        .write_all(b"GET /a HTTP/1.1\r\nhost: site.test\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let addr = node.addr;
+    let third = tokio::spawn(async move { send(addr, Method::GET, "/c", &[], Bytes::new()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection is not served while two are open"
+    );
+    drop(first);
+    let reply = tokio::time::timeout(Duration::from_secs(3), third)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.text(), "served");
+}
