@@ -54,18 +54,31 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     let node = RunningNode::start(config).await?;
     tracing::info!(node = node.node_id(), "wedge-node started");
-    wait_for_signal().await?;
+    serve_until_stopped(&node, &args.config).await?;
     tracing::info!("shutting down: draining in-flight requests");
     node.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Waits for SIGTERM or SIGINT; on SIGHUP reloads the config's distributions in place.
+async fn serve_until_stopped(node: &RunningNode, path: &std::path::Path) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = terminate.recv() => {},
-        result = tokio::signal::ctrl_c() => result?,
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => return Ok(()),
+            result = tokio::signal::ctrl_c() => return Ok(result?),
+            _ = hangup.recv() => {
+                let reloaded = match NodeConfig::load(path) {
+                    Ok(config) => node.reload(&config).await.map_err(anyhow::Error::from),
+                    Err(error) => Err(error.into()),
+                };
+                match reloaded {
+                    Ok(()) => tracing::info!(config = %path.display(), "reloaded"),
+                    Err(error) => tracing::error!("reload refused, still serving the previous config: {error:#}"),
+                }
+            }
+        }
     }
-    Ok(())
 }

@@ -187,6 +187,16 @@ impl RunningNode {
         self.inner.state.store(Arc::new(state));
     }
 
+    /// Applies the distributions of a new config (functions, origins, behaviors, cache
+    /// policies) without dropping a request: everything is loaded first, then swapped in whole.
+    /// If anything fails to load, the node keeps serving what it had. Listeners, limits, the
+    /// cache size and the runtime need a restart; the cache is kept.
+    pub async fn reload(&self, config: &NodeConfig) -> Result<(), StateError> {
+        let state = State::build(config, &self.inner.runtime).await?;
+        self.replace_state(state);
+        Ok(())
+    }
+
     /// The runtime functions are loaded with (to build a replacement [`State`]).
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime

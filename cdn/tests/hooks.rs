@@ -308,3 +308,45 @@ async fn guest_logs_carry_the_request_id() {
     assert_eq!(guest_line["fields"]["hook"], "viewer-request");
     assert_eq!(guest_line["level"], "INFO");
 }
+
+#[tokio::test]
+async fn a_reload_swaps_functions_in_whole_and_a_bad_one_changes_nothing() {
+    let origin = Origin::start(|_| Reply::ok("x")).await;
+    let node = start_node(&config(
+        origin.addr,
+        &with_function("viewer-request", fixtures::HELLO, ""),
+    ))
+    .await;
+    node.get("/1").await;
+    assert_eq!(origin.last().header("x-hello"), Some("world"));
+
+    let reload = |toml: String| {
+        let path = node.dir.path().join("node.toml");
+        std::fs::write(&path, toml).unwrap();
+        wedge_cdn::config::NodeConfig::load(&path).unwrap()
+    };
+    let running = node.node.as_ref().unwrap();
+    let broken = reload(config(
+        origin.addr,
+        &with_function("viewer-request", "/nonexistent.wasm", ""),
+    ));
+    assert!(running.reload(&broken).await.is_err());
+    node.get("/2").await;
+    assert_eq!(
+        origin.last().header("x-hello"),
+        Some("world"),
+        "still the old function"
+    );
+
+    let swapped = reload(config(
+        origin.addr,
+        &with_function("viewer-request", fixtures::ALL_HOOKS, ""),
+    ));
+    running.reload(&swapped).await.unwrap();
+    node.get("/3").await;
+    assert_eq!(origin.last().header("x-hello"), None);
+    assert_eq!(
+        origin.last().header("x-viewer-request"),
+        Some("all_hooks@local")
+    );
+}
