@@ -36,6 +36,8 @@ pub enum ErrorKind {
     BadRequest,
     /// No distribution answers for the Host: 421.
     UnknownHost,
+    /// A method a cache does not proxy (CONNECT): 405.
+    MethodNotAllowed,
     /// The request target is longer than `limits.max_uri_bytes`: 414.
     UriTooLong,
     /// The body is longer than `limits.max_body_bytes`: 413.
@@ -90,6 +92,7 @@ impl EdgeError {
         match self.kind {
             ErrorKind::BadRequest
             | ErrorKind::UnknownHost
+            | ErrorKind::MethodNotAllowed
             | ErrorKind::UriTooLong
             | ErrorKind::BodyTooLarge
             | ErrorKind::RequestTimeout => ErrorSource::Viewer,
@@ -107,6 +110,7 @@ impl EdgeError {
         match &self.kind {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ErrorKind::UnknownHost => StatusCode::MISDIRECTED_REQUEST,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RequestTimeout | ErrorKind::OriginTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -135,6 +139,7 @@ impl EdgeError {
         match &self.kind {
             ErrorKind::BadRequest => "bad-request",
             ErrorKind::UnknownHost => "unknown-host",
+            ErrorKind::MethodNotAllowed => "method-not-allowed",
             ErrorKind::UriTooLong => "uri-too-long",
             ErrorKind::BodyTooLarge => "body-too-large",
             ErrorKind::RequestTimeout => "request-timeout",

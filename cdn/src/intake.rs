@@ -39,6 +39,12 @@ pub(crate) async fn read_request(
     limits: &ServerLimits,
 ) -> Result<EdgeRequest, EdgeError> {
     let (mut parts, body) = request.into_parts();
+    if parts.method == http::Method::CONNECT {
+        return Err(EdgeError::new(
+            ErrorKind::MethodNotAllowed,
+            "CONNECT is not proxied",
+        ));
+    }
     let target = parts
         .uri
         .path_and_query()

@@ -154,7 +154,10 @@ impl Origin {
                 })?
                 .to_bytes();
             strip_hop_by_hop(&mut parts.headers);
-            parts.headers.remove(header::CONTENT_LENGTH);
+            if request.method != http::Method::HEAD {
+                // The node frames what it sends; a HEAD response keeps the length it describes.
+                parts.headers.remove(header::CONTENT_LENGTH);
+            }
             Ok(EdgeResponse {
                 status: parts.status,
                 headers: parts.headers,

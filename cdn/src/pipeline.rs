@@ -570,8 +570,11 @@ fn finish(
         headers.insert("x-wedge-error", HeaderValue::from_static(error.class()));
     }
     if *line.method == Method::HEAD {
-        // The length of the GET response it stands for, without the body.
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        // The length of the GET response it stands for (a HEAD passed to the origin keeps the
+        // origin's), without the body.
+        if !headers.contains_key(header::CONTENT_LENGTH) {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
         body = Bytes::new();
     }
     let bytes = body.len();

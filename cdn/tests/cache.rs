@@ -370,3 +370,23 @@ async fn purge_by_path_prefix_and_surrogate_key_reports_what_went() {
     assert_eq!(bad.status, 400);
     assert!(bad.text().contains("pathz"));
 }
+
+#[tokio::test]
+async fn head_passed_to_the_origin_keeps_its_length_and_connect_is_refused() {
+    let origin = Origin::start(|_| Reply::ok("0123456789")).await;
+    let rest = "[distributions.default_behavior]\norigin = \"main\"\ncache = { enabled = false }\n";
+    let node = start_node(&config(origin.addr, rest)).await;
+    let head = send(node.addr, Method::HEAD, "/h", &[], Bytes::new()).await;
+    assert_eq!(
+        origin.last().method,
+        Method::HEAD,
+        "nothing is cached, so HEAD goes as HEAD"
+    );
+    assert_eq!(head.header("content-length"), Some("10"));
+    let connect = raw(
+        node.addr,
+        b"CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n",
+    )
+    .await;
+    assert_eq!(raw_status(&connect), 405, "{connect}");
+}
