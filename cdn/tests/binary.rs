@@ -53,12 +53,9 @@ fn wait_for(logs: &mpsc::Receiver<serde_json::Value>, message: &str) -> serde_js
     }
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args(["-s", name, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+fn signal(child: &Child, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
 }
 
 #[tokio::test]
@@ -88,7 +85,7 @@ async fn wedge_node_serves_reloads_on_sighup_and_stops_on_sigterm() {
     assert_eq!(origin.last().header("x-hello"), Some("world"));
 
     std::fs::write(&path, "[node]\nid = \"x\"\nlisteners = 3\n").unwrap();
-    signal(&child, "HUP");
+    signal(&child, rustix::process::Signal::HUP);
     let refused = wait_for(&logs, "reload refused");
     assert!(
         refused["fields"]["message"]
@@ -106,7 +103,7 @@ async fn wedge_node_serves_reloads_on_sighup_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    signal(&child, "HUP");
+    signal(&child, rustix::process::Signal::HUP);
     wait_for(&logs, "reloaded");
     send(addr, http::Method::GET, "/two", &[], bytes::Bytes::new()).await;
     assert_eq!(
@@ -114,7 +111,7 @@ async fn wedge_node_serves_reloads_on_sighup_and_stops_on_sigterm() {
         Some("all_hooks@local")
     );
 
-    signal(&child, "TERM");
+    signal(&child, rustix::process::Signal::TERM);
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
