@@ -17,6 +17,7 @@
 pub mod access_log;
 mod admin;
 pub mod cache;
+mod conditional;
 pub mod config;
 mod convert;
 pub mod error;

@@ -19,6 +19,7 @@ use wedge_runtime::Hook;
 use crate::access_log::RequestLine;
 use crate::cache::flight::{self, Join};
 use crate::cache::{CacheKey, Entry, Freshness, PurgeTarget};
+use crate::conditional;
 use crate::config::FailurePolicy;
 use crate::error::{EdgeError, ErrorKind};
 use crate::hooks::{self, HookFailure, RequestOutcome};
@@ -138,8 +139,9 @@ impl Route {
             trace.cache = CacheStatus::Pass;
             self.pass(&request, trace).await?
         };
-        // 5 viewer-response: on hits and misses alike.
-        self.viewer_response(&request, response, trace).await
+        // 5 viewer-response: on hits and misses alike; then the viewer's own preconditions.
+        let response = self.viewer_response(&request, response, trace).await?;
+        Ok(conditional::answer(&request, response))
     }
 
     /// 2: lookup; a fresh hit is served, a miss goes to the origin once per key at a time.
@@ -385,6 +387,10 @@ impl Route {
             "x-forwarded-proto",
             HeaderValue::from_static(if request.tls { "https" } else { "http" }),
         );
+        // The origin's logs can name the request the node's logs name.
+        if let Ok(id) = HeaderValue::from_str(&trace.request_id) {
+            extra.insert("x-wedge-request-id", id);
+        }
         let started = Instant::now();
         let result = origin
             .fetch(&outgoing, extra, self.node.cache.config().max_object_bytes)

@@ -390,3 +390,42 @@ async fn head_passed_to_the_origin_keeps_its_length_and_connect_is_refused() {
     .await;
     assert_eq!(raw_status(&connect), 405, "{connect}");
 }
+
+#[tokio::test]
+async fn a_viewer_revalidating_its_copy_gets_a_304_from_the_cache() {
+    let origin = Origin::start(|_| {
+        Reply::ok("the object")
+            .header("cache-control", "max-age=60")
+            .header("etag", "\"v7\"")
+            .header("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT")
+    })
+    .await;
+    let node = node_for(&origin).await;
+    let first = node.get("/obj").await;
+    assert_eq!(
+        origin.last().header("x-wedge-request-id"),
+        first.header("x-wedge-request-id")
+    );
+    let revalidated = node.get_with("/obj", &[("if-none-match", "\"v7\"")]).await;
+    assert_eq!(revalidated.status, 304);
+    assert!(revalidated.body.is_empty());
+    assert_eq!(revalidated.header("etag"), Some("\"v7\""));
+    assert_eq!(revalidated.x_cache(), "Hit from wedge");
+    let by_date = node
+        .get_with(
+            "/obj",
+            &[("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT")],
+        )
+        .await;
+    assert_eq!(by_date.status, 304);
+    let changed = node.get_with("/obj", &[("if-none-match", "\"v6\"")]).await;
+    assert_eq!(
+        (changed.status, changed.text().as_str()),
+        (200, "the object")
+    );
+    assert_eq!(
+        origin.hits(),
+        1,
+        "the viewer's validators never reach the origin"
+    );
+}
