@@ -1,0 +1,269 @@
+//! The HTTP/JSON API. Writes need an admin token; reads a read, node or admin token; the
+//! node-facing endpoints (revisions, blobs) a node, read or admin token.
+//!
+//! | method | path | role | what |
+//! |---|---|---|---|
+//! | GET | `/healthz` | none | liveness |
+//! | POST | `/v1/functions/{name}/versions` | admin | publish a component (body: the bytes) |
+//! | GET | `/v1/functions` | read | functions, versions, aliases |
+//! | PUT | `/v1/functions/{name}/aliases/{alias}` | admin | `{"version": N}` |
+//! | POST | `/v1/rollback` | admin | `{"to": REVISION}` |
+//! | GET | `/v1/revisions/latest?after=N&wait_ms=M` | node | the newest revision past N, waiting up to M ms (204 if none) |
+//! | GET | `/v1/revisions/{n}` | node | one revision |
+//! | GET | `/v1/blobs/{sha256}` | node | a component's bytes |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use crate::auth::{self, Access, Role, Token};
+use crate::service::{Service, ServiceError};
+
+/// The longest a long poll may wait.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Largest JSON body.
+const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// What the routes share.
+pub(crate) struct Api {
+    pub(crate) service: Service,
+    pub(crate) tokens: Vec<Token>,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn json_reply(status: StatusCode, value: &serde_json::Value) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn error_reply(status: StatusCode, message: impl std::fmt::Display) -> Reply {
+    json_reply(status, &json!({ "error": message.to_string() }))
+}
+
+fn service_error(error: &ServiceError) -> Reply {
+    let status = match error {
+        ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
+        ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!("{error}");
+    }
+    error_reply(status, error)
+}
+
+/// The refusal for `access` where `needed` is required, or `None` when it may go on.
+fn denial(access: Access, needed: Role) -> Option<Reply> {
+    match (access, needed) {
+        (Access::Anonymous, _) => Some(error_reply(
+            StatusCode::UNAUTHORIZED,
+            "a bearer token is required",
+        )),
+        (Access::Granted(Role::Admin), _)
+        | (Access::Granted(Role::Read), Role::Read | Role::Node)
+        | (Access::Granted(Role::Node), Role::Node) => None,
+        (Access::Granted(_), _) => Some(error_reply(
+            StatusCode::FORBIDDEN,
+            "this token may not do that",
+        )),
+    }
+}
+
+impl Api {
+    pub(crate) async fn route(self: Arc<Self>, request: Request<Incoming>) -> Reply {
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let access = auth::check(&self.tokens, authorization);
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let query = request.uri().query().unwrap_or("").to_owned();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let needed = match (&method, segments.as_slice()) {
+            (&Method::GET, ["healthz"]) => None,
+            (&Method::POST, ["v1", "functions", _, "versions"])
+            | (&Method::PUT, ["v1", "functions", _, "aliases", _])
+            | (&Method::POST, ["v1", "rollback"]) => Some(Role::Admin),
+            (&Method::GET, ["v1", "functions"]) => Some(Role::Read),
+            (&Method::GET, ["v1", "revisions", _] | ["v1", "blobs", _]) => Some(Role::Node),
+            _ => {
+                return error_reply(
+                    StatusCode::NOT_FOUND,
+                    format!("no endpoint {method} {path}"),
+                );
+            }
+        };
+        if let Some(role) = needed
+            && let Some(reply) = denial(access, role)
+        {
+            return reply;
+        }
+        let body = request.into_body();
+        let outcome = match (&method, segments.as_slice()) {
+            (_, ["healthz"]) => Ok(json_reply(StatusCode::OK, &json!({"ok": true}))),
+            (_, ["v1", "functions", name, "versions"]) => self.publish(name, body).await,
+            (_, ["v1", "functions"]) => self.functions().await,
+            (_, ["v1", "functions", name, "aliases", alias]) => {
+                self.set_alias(name, alias, body).await
+            }
+            (_, ["v1", "rollback"]) => self.rollback(body).await,
+            (_, ["v1", "revisions", "latest"]) => self.latest(&query).await,
+            (_, ["v1", "revisions", number]) => self.revision(number).await,
+            (_, ["v1", "blobs", digest]) => self.blob(digest).await,
+            _ => Ok(error_reply(StatusCode::NOT_FOUND, "no such endpoint")),
+        };
+        outcome.unwrap_or_else(|error| service_error(&error))
+    }
+
+    async fn publish(&self, name: &str, body: Incoming) -> Result<Reply, ServiceError> {
+        let limit = self.service.max_component_bytes();
+        let bytes = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                return Err(ServiceError::TooLarge {
+                    size: limit + 1,
+                    limit,
+                });
+            }
+            Err(error) => {
+                return Err(ServiceError::Invalid(format!(
+                    "reading the upload: {error}"
+                )));
+            }
+        };
+        let published = self.service.publish(name, bytes.to_vec()).await?;
+        let status = if published.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok(json_reply(
+            status,
+            &serde_json::to_value(&published).unwrap_or_default(),
+        ))
+    }
+
+    async fn functions(&self) -> Result<Reply, ServiceError> {
+        let latest = self.service.latest().await?;
+        let (revision, functions) =
+            latest.map_or((0, Default::default()), |r| (r.number, r.state.functions));
+        Ok(json_reply(
+            StatusCode::OK,
+            &json!({"revision": revision, "functions": functions}),
+        ))
+    }
+
+    async fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        body: Incoming,
+    ) -> Result<Reply, ServiceError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct SetAlias {
+            version: u32,
+        }
+        let SetAlias { version } = read_json(body).await?;
+        let revision = self.service.set_alias(name, alias, version).await?;
+        Ok(json_reply(
+            StatusCode::OK,
+            &json!({"revision": revision.number}),
+        ))
+    }
+
+    async fn rollback(&self, body: Incoming) -> Result<Reply, ServiceError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Rollback {
+            to: u64,
+        }
+        let Rollback { to } = read_json(body).await?;
+        let revision = self.service.rollback(to).await?;
+        Ok(json_reply(
+            StatusCode::OK,
+            &json!({"revision": revision.number, "restored": to}),
+        ))
+    }
+
+    async fn latest(&self, query: &str) -> Result<Reply, ServiceError> {
+        let mut after = 0;
+        let mut wait = Duration::ZERO;
+        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            let number: u64 = value.parse().map_err(|_| {
+                ServiceError::Invalid(format!("query `{key}`: `{value}` is not a number"))
+            })?;
+            match key {
+                "after" => after = number,
+                "wait_ms" => wait = Duration::from_millis(number).min(MAX_WAIT),
+                _ => {
+                    return Err(ServiceError::Invalid(format!(
+                        "unknown query parameter `{key}`"
+                    )));
+                }
+            }
+        }
+        match self.service.wait_past(after, wait).await? {
+            Some(revision) => Ok(json_reply(
+                StatusCode::OK,
+                &serde_json::to_value(&revision).unwrap_or_default(),
+            )),
+            None => {
+                let mut reply = Response::new(Full::new(Bytes::new()));
+                *reply.status_mut() = StatusCode::NO_CONTENT;
+                Ok(reply)
+            }
+        }
+    }
+
+    async fn revision(&self, number: &str) -> Result<Reply, ServiceError> {
+        let number: u64 = number
+            .parse()
+            .map_err(|_| ServiceError::Invalid(format!("`{number}` is not a revision number")))?;
+        let revision = self.service.revision(number).await?;
+        Ok(json_reply(
+            StatusCode::OK,
+            &serde_json::to_value(&revision).unwrap_or_default(),
+        ))
+    }
+
+    async fn blob(&self, digest: &str) -> Result<Reply, ServiceError> {
+        let bytes = self
+            .service
+            .blob(digest)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no blob {digest}")))?;
+        let mut reply = Response::new(Full::new(Bytes::from(bytes)));
+        reply.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/wasm"),
+        );
+        if let Ok(etag) = http::HeaderValue::from_str(&format!("\"{digest}\"")) {
+            reply.headers_mut().insert(header::ETAG, etag);
+        }
+        Ok(reply)
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result<T, ServiceError> {
+    let bytes = Limited::new(body, MAX_JSON_BODY)
+        .collect()
+        .await
+        .map_err(|error| ServiceError::Invalid(format!("reading the body: {error}")))?
+        .to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|error| ServiceError::Invalid(format!("invalid JSON body: {error}")))
+}

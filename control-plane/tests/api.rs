@@ -1,0 +1,439 @@
+//! The control plane's API on a real socket: publish (validated, size-limited, idempotent),
+//! aliases, the revision log with long polling, blobs, rollback, tokens, restarts.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use wedge_control::ControlPlane;
+use wedge_control::config::ControlConfig;
+use wedge_test_fixtures as fixtures;
+
+const ADMIN: &str = "admin-token-0123456789";
+const READ: &str = "read-token-0123456789";
+const NODE: &str = "node-token-0123456789";
+
+async fn start(dir: &std::path::Path, max_bytes: usize) -> ControlPlane {
+    let path = dir.join("control.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"listen = "127.0.0.1:0"
+data_dir = "data"
+max_component_bytes = {max_bytes}
+tokens = [
+  {{ name = "admin", token = "{ADMIN}", role = "admin" }},
+  {{ name = "read", token = "{READ}", role = "read" }},
+  {{ name = "node", token = "{NODE}", role = "node" }},
+]
+"#
+        ),
+    )
+    .unwrap();
+    ControlPlane::start(ControlConfig::load(&path).unwrap())
+        .await
+        .unwrap()
+}
+
+struct Reply {
+    status: u16,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+async fn call(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: impl Into<Bytes>,
+) -> Reply {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "control");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = sender
+        .send_request(request.body(Full::new(body.into())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Reply { status, body }
+}
+
+#[tokio::test]
+async fn publish_validates_stores_and_numbers_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let addr = control.address();
+    let hello = fixtures::bytes(fixtures::HELLO);
+
+    let first = call(
+        addr,
+        Method::POST,
+        "/v1/functions/hello/versions",
+        Some(ADMIN),
+        hello.clone(),
+    )
+    .await;
+    assert_eq!(first.status, 201, "{:?}", first.json());
+    let published = first.json();
+    assert_eq!(published["version"]["number"], 1);
+    assert_eq!(
+        published["version"]["digest"],
+        hex::encode(Sha256::digest(&hello))
+    );
+    assert_eq!(published["version"]["hooks"][0], "viewer-request");
+    assert_eq!(published["revision"], 1);
+
+    let again = call(
+        addr,
+        Method::POST,
+        "/v1/functions/hello/versions",
+        Some(ADMIN),
+        hello.clone(),
+    )
+    .await;
+    assert_eq!(again.status, 200, "publishing the same bytes is idempotent");
+    assert_eq!(again.json()["version"]["number"], 1);
+
+    let other = call(
+        addr,
+        Method::POST,
+        "/v1/functions/hello/versions",
+        Some(ADMIN),
+        fixtures::bytes(fixtures::ALL_HOOKS),
+    )
+    .await;
+    assert_eq!(other.json()["version"]["number"], 2);
+    assert_eq!(other.json()["revision"], 2);
+
+    let digest = published["version"]["digest"].as_str().unwrap().to_owned();
+    let blob = call(
+        addr,
+        Method::GET,
+        &format!("/v1/blobs/{digest}"),
+        Some(NODE),
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(blob.status, 200);
+    assert_eq!(blob.body.as_ref(), hello.as_slice());
+    control.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_uploads_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = start(dir.path(), 100_000).await;
+    let addr = control.address();
+    let not_wasm = call(
+        addr,
+        Method::POST,
+        "/v1/functions/f/versions",
+        Some(ADMIN),
+        "not a component",
+    )
+    .await;
+    assert_eq!(not_wasm.status, 400);
+    assert!(
+        not_wasm.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid component"),
+        "{:?}",
+        not_wasm.json()
+    );
+    let core_module = wat::parse_str("(module)").unwrap();
+    let module = call(
+        addr,
+        Method::POST,
+        "/v1/functions/f/versions",
+        Some(ADMIN),
+        core_module,
+    )
+    .await;
+    assert_eq!(module.status, 400);
+    let big = call(
+        addr,
+        Method::POST,
+        "/v1/functions/f/versions",
+        Some(ADMIN),
+        vec![0u8; 100_001],
+    )
+    .await;
+    assert_eq!(big.status, 413);
+    assert!(big.json()["error"].as_str().unwrap().contains("100000"));
+    let bad_name = call(
+        addr,
+        Method::POST,
+        "/v1/functions/Bad!/versions",
+        Some(ADMIN),
+        fixtures::bytes(fixtures::HELLO),
+    )
+    .await;
+    assert_eq!(bad_name.status, 400);
+    let listed = call(addr, Method::GET, "/v1/functions", Some(READ), Bytes::new()).await;
+    assert_eq!(
+        listed.json()["revision"],
+        0,
+        "nothing refused reached the log"
+    );
+}
+
+#[tokio::test]
+async fn tokens_decide_who_may_write_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let addr = control.address();
+    let hello = fixtures::bytes(fixtures::HELLO);
+    assert_eq!(
+        call(
+            addr,
+            Method::POST,
+            "/v1/functions/h/versions",
+            None,
+            hello.clone()
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        call(
+            addr,
+            Method::POST,
+            "/v1/functions/h/versions",
+            Some("wrong-token-0123456789"),
+            hello.clone()
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        call(
+            addr,
+            Method::POST,
+            "/v1/functions/h/versions",
+            Some(READ),
+            hello.clone()
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        call(
+            addr,
+            Method::POST,
+            "/v1/functions/h/versions",
+            Some(NODE),
+            hello.clone()
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        call(addr, Method::GET, "/v1/functions", Some(NODE), Bytes::new())
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        call(addr, Method::GET, "/v1/functions", Some(READ), Bytes::new())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(
+            addr,
+            Method::GET,
+            "/v1/revisions/latest",
+            Some(NODE),
+            Bytes::new()
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        call(addr, Method::GET, "/healthz", None, Bytes::new())
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn aliases_rollback_and_long_polling_follow_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let addr = control.address();
+    call(
+        addr,
+        Method::POST,
+        "/v1/functions/site/versions",
+        Some(ADMIN),
+        fixtures::bytes(fixtures::HELLO),
+    )
+    .await;
+    call(
+        addr,
+        Method::POST,
+        "/v1/functions/site/versions",
+        Some(ADMIN),
+        fixtures::bytes(fixtures::ALL_HOOKS),
+    )
+    .await;
+    let live = call(
+        addr,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        Some(ADMIN),
+        r#"{"version": 1}"#,
+    )
+    .await;
+    assert_eq!(live.json()["revision"], 3);
+    let missing = call(
+        addr,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        Some(ADMIN),
+        r#"{"version": 9}"#,
+    )
+    .await;
+    assert_eq!(missing.status, 400);
+
+    // A node waiting past revision 3 is answered as soon as revision 4 is written.
+    let waiter = tokio::spawn(async move {
+        let started = Instant::now();
+        let reply = call(
+            addr,
+            Method::GET,
+            "/v1/revisions/latest?after=3&wait_ms=10000",
+            Some(NODE),
+            Bytes::new(),
+        )
+        .await;
+        (reply.json(), started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    call(
+        addr,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        Some(ADMIN),
+        r#"{"version": 2}"#,
+    )
+    .await;
+    let (revision, waited) = waiter.await.unwrap();
+    assert_eq!(revision["number"], 4);
+    assert_eq!(revision["change"]["kind"], "set-alias");
+    assert_eq!(revision["state"]["functions"]["site"]["aliases"]["live"], 2);
+    assert!(
+        waited < Duration::from_secs(5),
+        "answered on the write, not at the timeout"
+    );
+
+    let rolled = call(
+        addr,
+        Method::POST,
+        "/v1/rollback",
+        Some(ADMIN),
+        r#"{"to": 3}"#,
+    )
+    .await;
+    assert_eq!(rolled.json()["revision"], 5);
+    let latest = call(
+        addr,
+        Method::GET,
+        "/v1/revisions/latest",
+        Some(NODE),
+        Bytes::new(),
+    )
+    .await
+    .json();
+    assert_eq!(latest["state"]["functions"]["site"]["aliases"]["live"], 1);
+    assert_eq!(latest["change"]["kind"], "rollback");
+    let none = call(
+        addr,
+        Method::GET,
+        "/v1/revisions/latest?after=5&wait_ms=100",
+        Some(NODE),
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(none.status, 204);
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let published = call(
+        control.address(),
+        Method::POST,
+        "/v1/functions/keep/versions",
+        Some(ADMIN),
+        fixtures::bytes(fixtures::HELLO),
+    )
+    .await
+    .json();
+    control.shutdown().await;
+    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let listed = call(
+        control.address(),
+        Method::GET,
+        "/v1/functions",
+        Some(READ),
+        Bytes::new(),
+    )
+    .await
+    .json();
+    assert_eq!(listed["revision"], 1);
+    assert_eq!(
+        listed["functions"]["keep"]["versions"][0]["digest"],
+        published["version"]["digest"]
+    );
+    let digest = published["version"]["digest"].as_str().unwrap();
+    assert_eq!(
+        call(
+            control.address(),
+            Method::GET,
+            &format!("/v1/blobs/{digest}"),
+            Some(NODE),
+            Bytes::new()
+        )
+        .await
+        .status,
+        200
+    );
+}
