@@ -147,6 +147,7 @@ fn status(node: &NodeInner) -> serde_json::Value {
         .collect();
     json!({
         "node_id": node.node_id,
+        "revision": node.applied_revision.load(std::sync::atomic::Ordering::Relaxed),
         "cache": {"entries": node.cache.entry_count(), "bytes": node.cache.size_bytes()},
         "functions": functions,
     })

@@ -32,8 +32,10 @@ mod pipeline;
 pub mod rules;
 mod server;
 pub mod state;
+mod sync;
 mod tls;
 pub mod trace;
 
 pub use error::{EdgeError, ErrorKind, ErrorSource};
 pub use node::{RunningNode, StartError};
+pub use sync::SyncError;

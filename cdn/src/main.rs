@@ -47,8 +47,12 @@ async fn main() -> ExitCode {
 async fn run(args: &Args) -> anyhow::Result<()> {
     let config = NodeConfig::load(&args.config)?;
     if args.check {
+        if config.control_plane.is_some() {
+            tracing::info!(config = %args.config.display(), "config is valid (functions come from the control plane)");
+            return Ok(());
+        }
         let runtime = wedge_runtime::Runtime::new(config.runtime.clone())?;
-        wedge_cdn::state::State::build(&config, &runtime).await?;
+        wedge_cdn::state::State::build(&config, &runtime, None).await?;
         tracing::info!(config = %args.config.display(), "config and functions are valid");
         return Ok(());
     }

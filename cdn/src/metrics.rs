@@ -64,6 +64,8 @@ pub struct Metrics {
     pub instances_in_use: Gauge,
     /// Size of the instance pool.
     pub instances_max: Gauge,
+    /// The control-plane revision applied.
+    pub applied_revision: Gauge,
 }
 
 impl Metrics {
@@ -136,7 +138,14 @@ impl Metrics {
             "Instance slots in the pool",
             instances_max.clone(),
         );
+        let applied_revision = Gauge::default();
+        registry.register(
+            "applied_revision",
+            "Control-plane revision the node serves (0: none)",
+            applied_revision.clone(),
+        );
         Self {
+            applied_revision,
             registry: Mutex::new(registry),
             requests,
             request_seconds,

@@ -31,6 +31,8 @@ pub(crate) struct NodeInner {
     pub(crate) metrics: Metrics,
     pub(crate) access_log: AccessLog,
     pub(crate) runtime: Runtime,
+    /// The control-plane revision applied (0 without a control plane).
+    pub(crate) applied_revision: AtomicU64,
     request_prefix: String,
     request_counter: AtomicU64,
 }
@@ -71,6 +73,9 @@ pub enum StartError {
     /// The access log could not be opened.
     #[error("access log: {0}")]
     AccessLog(std::io::Error),
+    /// No control-plane state: none saved on disk, and the control plane did not provide one.
+    #[error("control plane: {0}")]
+    Sync(#[from] crate::sync::SyncError),
 }
 
 /// A started node: listeners accepting, functions loaded.
@@ -86,7 +91,16 @@ impl RunningNode {
     /// Loads the functions, binds every listener and starts serving.
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
         let runtime = Runtime::new(config.runtime.clone())?;
-        let state = State::build(&config, &runtime).await?;
+        let (follower, published) = match &config.control_plane {
+            Some(control) => {
+                let follower = crate::sync::Follower::new(control.clone())?;
+                let published = crate::sync::initial(&follower, &config).await?;
+                (Some(follower), Some(published))
+            }
+            None => (None, None),
+        };
+        let state = State::build(&config, &runtime, published.as_ref()).await?;
+        let applied = published.as_ref().map_or(0, |p| p.revision);
         let access_log = AccessLog::open(&config.access_log).map_err(StartError::AccessLog)?;
         let metrics = Metrics::new();
         metrics
@@ -102,6 +116,7 @@ impl RunningNode {
             metrics,
             access_log,
             runtime,
+            applied_revision: AtomicU64::new(applied),
             request_prefix: request_prefix(&config.node_id),
             request_counter: AtomicU64::new(0),
         });
@@ -136,6 +151,19 @@ impl RunningNode {
                 acceptor,
                 Arc::clone(&inner),
                 Arc::clone(&connections),
+                shutdown.subscribe(),
+            )));
+        }
+        inner
+            .metrics
+            .applied_revision
+            .set(i64::try_from(applied).unwrap_or(i64::MAX));
+        if let Some(follower) = follower {
+            tasks.push(tokio::spawn(crate::sync::follow(
+                follower,
+                Arc::clone(&inner),
+                config.clone(),
+                applied,
                 shutdown.subscribe(),
             )));
         }
@@ -176,6 +204,11 @@ impl RunningNode {
         self.admin
     }
 
+    /// The control-plane revision the node serves (0 without a control plane).
+    pub fn applied_revision(&self) -> u64 {
+        self.inner.applied_revision.load(Ordering::Relaxed)
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
@@ -191,8 +224,13 @@ impl RunningNode {
     /// policies) without dropping a request: everything is loaded first, then swapped in whole.
     /// If anything fails to load, the node keeps serving what it had. Listeners, limits, the
     /// cache size and the runtime need a restart; the cache is kept.
+    /// A node following a control plane takes its functions from there: restart it to change
+    /// its config.
     pub async fn reload(&self, config: &NodeConfig) -> Result<(), StateError> {
-        let state = State::build(config, &self.inner.runtime).await?;
+        if config.control_plane.is_some() {
+            return Err(StateError::ReloadWithControlPlane);
+        }
+        let state = State::build(config, &self.inner.runtime, None).await?;
         self.replace_state(state);
         Ok(())
     }

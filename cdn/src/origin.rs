@@ -55,34 +55,8 @@ impl Origin {
             origin: config.name.clone(),
             problem,
         };
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = &config.ca_file {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|error| setup_error(format!("ca_file {}: {error}", path.display())))?;
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|error| setup_error(format!("ca_file {}: {error}", path.display())))?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|error| setup_error(error.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.connect_timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector =
+            connector(config.connect_timeout, config.ca_file.as_deref()).map_err(setup_error)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
@@ -193,6 +167,41 @@ impl Origin {
         };
         EdgeError::new(kind, format!("{}: {chain}", self.config.name))
     }
+}
+
+/// An HTTP/HTTPS connector trusting the web PKI roots plus `ca_file`, with a connect timeout.
+pub(crate) fn connector(
+    connect_timeout: Duration,
+    ca_file: Option<&std::path::Path>,
+) -> Result<HttpsConnector<HttpConnector>, String> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|error| format!("ca_file {}: {error}", path.display()))?;
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|error| format!("ca_file {}: {error}", path.display()))?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|error| error.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -9,7 +9,7 @@ use wedge_runtime::{FunctionConfig, FunctionOptions, Hook, Limits, Runtime};
 
 use crate::config::{
     AssociationConfig, BehaviorConfig, CachePolicyConfig, DistributionConfig, FailurePolicy,
-    FunctionRef, NodeConfig,
+    FunctionRef, NodeConfig, Selector,
 };
 use crate::origin::Origin;
 use crate::pattern::{DomainPattern, PathPattern};
@@ -87,16 +87,87 @@ pub enum StateError {
     /// An origin could not be set up.
     #[error(transparent)]
     Origin(#[from] crate::origin::OriginSetupError),
+    /// A published function is not in the applied revision (or no revision is applied yet).
+    #[error("function {reference} is not in the control plane's revision {revision}")]
+    Unpublished {
+        /// The reference.
+        reference: FunctionRef,
+        /// The revision applied (0: none yet).
+        revision: u64,
+    },
+    /// SIGHUP reload of a node that follows a control plane.
+    #[error(
+        "a node following a control plane reloads from the control plane; restart it to change its config"
+    )]
+    ReloadWithControlPlane,
+    /// A component's bytes do not hash to the digest that names them.
+    #[error("component {digest} failed verification: {problem}")]
+    Unverified {
+        /// The expected digest.
+        digest: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The control plane's functions as of the revision this node applied: which digest each
+/// alias and version means, and where the verified components are on local disk.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// The revision.
+    pub revision: u64,
+    /// Function name → (version → digest, alias → version).
+    pub functions: BTreeMap<String, PublishedFunction>,
+    /// Where `<digest>.wasm` files are.
+    pub blob_dir: std::path::PathBuf,
+}
+
+/// One function's versions and aliases.
+#[derive(Debug, Clone, Default)]
+pub struct PublishedFunction {
+    /// Version number → digest.
+    pub versions: BTreeMap<u32, String>,
+    /// Alias → version number.
+    pub aliases: BTreeMap<String, u32>,
+}
+
+impl Published {
+    /// The version number and digest `function@selector` means.
+    pub fn resolve(&self, function: &str, selector: &Selector) -> Option<(u32, &str)> {
+        let entry = self.functions.get(function)?;
+        let version = match selector {
+            Selector::Version(version) => *version,
+            Selector::Alias(alias) => *entry.aliases.get(alias)?,
+        };
+        entry
+            .versions
+            .get(&version)
+            .map(|digest| (version, digest.as_str()))
+    }
+
+    /// Where the component with `digest` is kept.
+    pub fn blob_path(&self, digest: &str) -> std::path::PathBuf {
+        self.blob_dir.join(format!("{digest}.wasm"))
+    }
 }
 
 impl State {
     /// Loads every function the config references (each file once) and sets up the origins.
-    pub async fn build(config: &NodeConfig, runtime: &Runtime) -> Result<Self, StateError> {
-        let mut functions: BTreeMap<FunctionRef, wedge_runtime::Function> = BTreeMap::new();
+    /// Published references resolve through `published`, the applied control-plane revision.
+    pub async fn build(
+        config: &NodeConfig,
+        runtime: &Runtime,
+        published: Option<&Published>,
+    ) -> Result<Self, StateError> {
+        let mut loader = Loader {
+            runtime,
+            published,
+            loaded: BTreeMap::new(),
+        };
         let mut distributions = Vec::new();
         for distribution in &config.distributions {
             distributions.push(Arc::new(
-                build_distribution(distribution, runtime, &mut functions).await?,
+                build_distribution(distribution, &mut loader).await?,
             ));
         }
         Ok(Self { distributions })
@@ -148,10 +219,16 @@ fn hook_index(hook: Hook) -> usize {
     }
 }
 
+/// Loads functions once each, from files or from the applied revision's verified blobs.
+struct Loader<'a> {
+    runtime: &'a Runtime,
+    published: Option<&'a Published>,
+    loaded: BTreeMap<FunctionRef, wedge_runtime::Function>,
+}
+
 async fn build_distribution(
     config: &DistributionConfig,
-    runtime: &Runtime,
-    functions: &mut BTreeMap<FunctionRef, wedge_runtime::Function>,
+    loader: &mut Loader<'_>,
 ) -> Result<Distribution, StateError> {
     let mut origins = BTreeMap::new();
     for (name, origin) in &config.origins {
@@ -159,12 +236,10 @@ async fn build_distribution(
     }
     let mut behaviors = Vec::new();
     for behavior in &config.behaviors {
-        behaviors.push(Arc::new(
-            build_behavior(behavior, &origins, runtime, functions).await?,
-        ));
+        behaviors.push(Arc::new(build_behavior(behavior, &origins, loader).await?));
     }
     let default_behavior =
-        Arc::new(build_behavior(&config.default_behavior, &origins, runtime, functions).await?);
+        Arc::new(build_behavior(&config.default_behavior, &origins, loader).await?);
     Ok(Distribution {
         id: Arc::from(config.id.as_str()),
         domains: config.domains.clone(),
@@ -177,12 +252,11 @@ async fn build_distribution(
 async fn build_behavior(
     config: &BehaviorConfig,
     origins: &BTreeMap<String, Arc<Origin>>,
-    runtime: &Runtime,
-    functions: &mut BTreeMap<FunctionRef, wedge_runtime::Function>,
+    loader: &mut Loader<'_>,
 ) -> Result<Behavior, StateError> {
     let mut hooks: [Option<Association>; 4] = Default::default();
     for association in &config.functions {
-        let function = load(&association.function, runtime, functions).await?;
+        let function = loader.load(&association.function).await?;
         if !function.exports(association.hook) {
             return Err(StateError::MissingHook {
                 reference: association.function.clone(),
@@ -219,32 +293,74 @@ fn associate(config: &AssociationConfig, function: wedge_runtime::Function) -> A
     }
 }
 
-async fn load(
-    reference: &FunctionRef,
-    runtime: &Runtime,
-    loaded: &mut BTreeMap<FunctionRef, wedge_runtime::Function>,
-) -> Result<wedge_runtime::Function, StateError> {
-    if let Some(function) = loaded.get(reference) {
-        return Ok(function.clone());
+impl Loader<'_> {
+    async fn load(
+        &mut self,
+        reference: &FunctionRef,
+    ) -> Result<wedge_runtime::Function, StateError> {
+        if let Some(function) = self.loaded.get(reference) {
+            return Ok(function.clone());
+        }
+        let (bytes, options) = match reference {
+            FunctionRef::File(path) => {
+                let bytes = tokio::fs::read(path)
+                    .await
+                    .map_err(|source| StateError::Read {
+                        reference: reference.clone(),
+                        source,
+                    })?;
+                let name = path.file_stem().map_or_else(
+                    || "function".to_owned(),
+                    |s| s.to_string_lossy().into_owned(),
+                );
+                (bytes, FunctionOptions::new(name, "local"))
+            }
+            FunctionRef::Published { function, selector } => {
+                let unpublished = || StateError::Unpublished {
+                    reference: reference.clone(),
+                    revision: self.published.map_or(0, |p| p.revision),
+                };
+                let published = self.published.ok_or_else(unpublished)?;
+                let (version, digest) = published
+                    .resolve(function, selector)
+                    .ok_or_else(unpublished)?;
+                let path = published.blob_path(digest);
+                let bytes = tokio::fs::read(&path)
+                    .await
+                    .map_err(|source| StateError::Read {
+                        reference: reference.clone(),
+                        source,
+                    })?;
+                verify(digest, &bytes)?;
+                (
+                    bytes,
+                    FunctionOptions::new(function.clone(), version.to_string()),
+                )
+            }
+        };
+        let function =
+            self.runtime
+                .load(&bytes, options)
+                .await
+                .map_err(|source| StateError::Load {
+                    reference: reference.clone(),
+                    source,
+                })?;
+        self.loaded.insert(reference.clone(), function.clone());
+        Ok(function)
     }
-    let FunctionRef::File(path) = reference;
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|source| StateError::Read {
-            reference: reference.clone(),
-            source,
-        })?;
-    let name = path.file_stem().map_or_else(
-        || "function".to_owned(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    let function = runtime
-        .load(&bytes, FunctionOptions::new(name, "local"))
-        .await
-        .map_err(|source| StateError::Load {
-            reference: reference.clone(),
-            source,
-        })?;
-    loaded.insert(reference.clone(), function.clone());
-    Ok(function)
+}
+
+/// Checks that `bytes` hash to `digest` (sha256, lower-case hex).
+pub fn verify(digest: &str, bytes: &[u8]) -> Result<(), StateError> {
+    use sha2::{Digest as _, Sha256};
+    let actual = hex::encode(Sha256::digest(bytes));
+    if actual == digest {
+        Ok(())
+    } else {
+        Err(StateError::Unverified {
+            digest: digest.to_owned(),
+            problem: format!("the bytes hash to {actual}"),
+        })
+    }
 }

@@ -39,6 +39,8 @@ pub struct NodeConfig {
     pub runtime: RuntimeConfig,
     /// The sites this node serves, matched by Host in order.
     pub distributions: Vec<DistributionConfig>,
+    /// The control plane, when functions are referenced as `control:NAME@ALIAS`.
+    pub control_plane: Option<ControlPlaneConfig>,
 }
 
 /// Where the access log goes.
@@ -201,20 +203,55 @@ pub struct AssociationConfig {
     pub config: BTreeMap<String, String>,
 }
 
-/// How a function is referenced. Config files name local files today; the control plane adds
-/// published versions, resolved to the same loaded function before the pipeline sees them.
+/// How a function is referenced: a local file, or a version published to the control plane
+/// (by alias or number). Both resolve to a loaded function before the pipeline sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FunctionRef {
     /// A component file on local disk (absolute, resolved against the config file).
     File(PathBuf),
+    /// `control:NAME@ALIAS` or `control:NAME@VERSION`: a published version.
+    Published {
+        /// The function's name.
+        function: String,
+        /// Which version.
+        selector: Selector,
+    },
+}
+
+/// Which published version a reference means.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Selector {
+    /// Whatever version the alias points at in the applied revision.
+    Alias(String),
+    /// Exactly this version.
+    Version(u32),
 }
 
 impl std::fmt::Display for FunctionRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FunctionRef::File(path) => write!(f, "file:{}", path.display()),
+            FunctionRef::Published {
+                function,
+                selector: Selector::Alias(alias),
+            } => write!(f, "control:{function}@{alias}"),
+            FunctionRef::Published {
+                function,
+                selector: Selector::Version(version),
+            } => write!(f, "control:{function}@{version}"),
         }
     }
+}
+
+/// Where the node follows published functions from.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneConfig {
+    /// The control plane's base URL (`http://` or `https://`).
+    pub url: Uri,
+    /// A token with the `node` role.
+    pub token: String,
+    /// Where the node keeps the last applied revision and its components.
+    pub data_dir: PathBuf,
 }
 
 /// What happens to a request when a function fails (error, timeout, limit, invalid output).

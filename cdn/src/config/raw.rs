@@ -23,6 +23,16 @@ pub(crate) struct RawConfig {
     pub(crate) runtime: RawRuntime,
     #[serde(default)]
     pub(crate) distributions: Vec<RawDistribution>,
+    pub(crate) control_plane: Option<RawControlPlane>,
+}
+
+/// `[control_plane]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawControlPlane {
+    pub(crate) url: String,
+    pub(crate) token: String,
+    pub(crate) data_dir: String,
 }
 
 /// `[node]`

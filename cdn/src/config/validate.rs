@@ -218,6 +218,50 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         )?);
     }
 
+    let control_plane = match raw.control_plane {
+        None => None,
+        Some(control) => {
+            let url: Uri = control.url.parse().map_err(|_| {
+                check.invalid(
+                    "control_plane.url",
+                    format!("`{}` is not a URL", control.url),
+                )
+            })?;
+            if !matches!(url.scheme_str(), Some("http" | "https")) || url.authority().is_none() {
+                return Err(check.invalid(
+                    "control_plane.url",
+                    format!("`{}`: expected an http:// or https:// URL", control.url),
+                ));
+            }
+            if control.token.is_empty() {
+                return Err(check.invalid(
+                    "control_plane.token",
+                    "a token with the node role is required",
+                ));
+            }
+            Some(ControlPlaneConfig {
+                url,
+                token: control.token,
+                data_dir: check.path(&control.data_dir),
+            })
+        }
+    };
+    let published = distributions
+        .iter()
+        .flat_map(|d| {
+            d.behaviors
+                .iter()
+                .chain(std::iter::once(&d.default_behavior))
+        })
+        .flat_map(|b| &b.functions)
+        .find(|a| matches!(a.function, FunctionRef::Published { .. }));
+    if let (Some(association), None) = (published, &control_plane) {
+        return Err(check.invalid(
+            "control_plane",
+            format!("{} needs a [control_plane] section", association.function),
+        ));
+    }
+
     Ok(NodeConfig {
         source: file.to_owned(),
         node_id,
@@ -228,6 +272,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         cache,
         runtime,
         distributions,
+        control_plane,
     })
 }
 
@@ -525,8 +570,33 @@ fn validate_association(
             "expected the path of a .wasm component",
         ));
     }
-    let function =
-        FunctionRef::File(check.path(raw.function.strip_prefix("file:").unwrap_or(&raw.function)));
+    let function = match raw.function.strip_prefix("control:") {
+        Some(published) => {
+            let Some((name, selector)) = published
+                .split_once('@')
+                .filter(|(n, s)| !n.is_empty() && !s.is_empty())
+            else {
+                return Err(check.invalid(
+                    format!("{key}.function"),
+                    format!(
+                        "`{}`: expected control:NAME@ALIAS or control:NAME@VERSION",
+                        raw.function
+                    ),
+                ));
+            };
+            let selector = match selector.parse::<u32>() {
+                Ok(version) => Selector::Version(version),
+                Err(_) => Selector::Alias(selector.to_owned()),
+            };
+            FunctionRef::Published {
+                function: name.to_owned(),
+                selector,
+            }
+        }
+        None => FunctionRef::File(
+            check.path(raw.function.strip_prefix("file:").unwrap_or(&raw.function)),
+        ),
+    };
     let on_error = match raw.on_error.as_deref() {
         None | Some("fail") => FailurePolicy::Fail,
         Some("bypass") => FailurePolicy::Bypass,

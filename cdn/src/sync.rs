@@ -1,0 +1,371 @@
+//! Following the control plane: long-poll its revision log from the last applied revision,
+//! fetch the components the config references by digest, verify sha256, load them off the
+//! request path, then swap the whole state in. The last applied revision and its components
+//! are kept on local disk, so a restart with the control plane away serves at once. Anything
+//! invalid or unverifiable is refused with a log line, and the node keeps what it had.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode, header};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::config::{ControlPlaneConfig, FunctionRef, NodeConfig};
+use crate::node::NodeInner;
+use crate::state::{Published, PublishedFunction, State, verify};
+
+/// How long one long poll waits on the control plane.
+const POLL_WAIT: Duration = Duration::from_secs(25);
+/// Pause after a failed poll, doubling up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+/// Longest pause between failed polls.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Largest component the node fetches (the control plane's own limit is 50 MB).
+const MAX_COMPONENT_BYTES: usize = 64 * 1024 * 1024;
+/// Connect timeout towards the control plane.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A revision as the node needs it (the control plane sends more; the rest is ignored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RevisionDoc {
+    number: u64,
+    state: StateDoc,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct StateDoc {
+    #[serde(default)]
+    functions: BTreeMap<String, FunctionDoc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct FunctionDoc {
+    #[serde(default)]
+    versions: Vec<VersionDoc>,
+    #[serde(default)]
+    aliases: BTreeMap<String, u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VersionDoc {
+    number: u32,
+    digest: String,
+}
+
+/// Why a sync step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The control plane could not be reached or answered with an error.
+    #[error("control plane: {0}")]
+    Unreachable(String),
+    /// A component or revision was refused.
+    #[error("{0}")]
+    Refused(String),
+    /// Local disk failed.
+    #[error("local state {path}: {problem}")]
+    Disk {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        problem: String,
+    },
+}
+
+/// The node's side of the control plane.
+pub(crate) struct Follower {
+    config: ControlPlaneConfig,
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+}
+
+impl Follower {
+    pub(crate) fn new(config: ControlPlaneConfig) -> Result<Self, SyncError> {
+        let connector =
+            crate::origin::connector(CONNECT_TIMEOUT, None).map_err(SyncError::Unreachable)?;
+        Ok(Self {
+            config,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.config.data_dir.join("blobs")
+    }
+
+    fn applied_path(&self) -> PathBuf {
+        self.config.data_dir.join("applied.json")
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, SyncError> {
+        let base = self.config.url.to_string();
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        let request = Request::get(url.as_str())
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.config.token),
+            )
+            .body(Empty::new())
+            .map_err(|error| SyncError::Unreachable(error.to_string()))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|error| SyncError::Unreachable(format!("{url}: {error}")))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|error| SyncError::Unreachable(format!("{url}: {error}")))?
+                .to_bytes();
+            match status {
+                StatusCode::OK => Ok(Some(body)),
+                StatusCode::NO_CONTENT => Ok(None),
+                other => Err(SyncError::Unreachable(format!(
+                    "{url}: {other}: {}",
+                    String::from_utf8_lossy(&body)
+                ))),
+            }
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| SyncError::Unreachable(format!("{url}: no answer within {timeout:?}")))?
+    }
+
+    /// The newest revision past `after`, waiting up to `wait`.
+    async fn poll(&self, after: u64, wait: Duration) -> Result<Option<RevisionDoc>, SyncError> {
+        let path = format!(
+            "/v1/revisions/latest?after={after}&wait_ms={}",
+            wait.as_millis()
+        );
+        let Some(body) = self
+            .get(&path, 16 * 1024 * 1024, wait + Duration::from_secs(10))
+            .await?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|error| SyncError::Refused(format!("revision does not parse: {error}")))
+    }
+
+    /// Makes sure every component `config` references under `revision` is on disk and
+    /// verified, fetching what is missing; returns the resolution table.
+    async fn prepare(
+        &self,
+        revision: &RevisionDoc,
+        config: &NodeConfig,
+    ) -> Result<Published, SyncError> {
+        let published = to_published(revision, self.blob_dir());
+        for reference in published_refs(config) {
+            let FunctionRef::Published { function, selector } = &reference else {
+                continue;
+            };
+            let Some((_, digest)) = published.resolve(function, selector) else {
+                return Err(SyncError::Refused(format!(
+                    "revision {} has no {reference}",
+                    revision.number
+                )));
+            };
+            let path = published.blob_path(digest);
+            if let Ok(bytes) = tokio::fs::read(&path).await
+                && verify(digest, &bytes).is_ok()
+            {
+                continue;
+            }
+            let body = self
+                .get(
+                    &format!("/v1/blobs/{digest}"),
+                    MAX_COMPONENT_BYTES,
+                    Duration::from_secs(60),
+                )
+                .await?
+                .ok_or_else(|| SyncError::Refused(format!("blob {digest} is empty")))?;
+            verify(digest, &body).map_err(|error| SyncError::Refused(error.to_string()))?;
+            write_durably(&path, &body).await?;
+        }
+        Ok(published)
+    }
+
+    fn saved(&self) -> Option<RevisionDoc> {
+        let text = std::fs::read(self.applied_path()).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    async fn save(&self, revision: &RevisionDoc) -> Result<(), SyncError> {
+        let bytes =
+            serde_json::to_vec(revision).map_err(|error| SyncError::Refused(error.to_string()))?;
+        write_durably(&self.applied_path(), &bytes).await
+    }
+}
+
+fn published_refs(config: &NodeConfig) -> Vec<FunctionRef> {
+    let mut refs: Vec<FunctionRef> = config
+        .distributions
+        .iter()
+        .flat_map(|d| {
+            d.behaviors
+                .iter()
+                .chain(std::iter::once(&d.default_behavior))
+        })
+        .flat_map(|b| &b.functions)
+        .map(|a| a.function.clone())
+        .filter(|r| matches!(r, FunctionRef::Published { .. }))
+        .collect();
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
+fn to_published(revision: &RevisionDoc, blob_dir: PathBuf) -> Published {
+    let functions = revision
+        .state
+        .functions
+        .iter()
+        .map(|(name, function)| {
+            let entry = PublishedFunction {
+                versions: function
+                    .versions
+                    .iter()
+                    .map(|v| (v.number, v.digest.clone()))
+                    .collect(),
+                aliases: function.aliases.clone(),
+            };
+            (name.clone(), entry)
+        })
+        .collect();
+    Published {
+        revision: revision.number,
+        functions,
+        blob_dir,
+    }
+}
+
+/// Writes `bytes` to `path` via a temp file, fsync and rename.
+async fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), SyncError> {
+    let path = path.to_owned();
+    let bytes = bytes.to_vec();
+    let disk = |path: &Path, error: std::io::Error| SyncError::Disk {
+        path: path.to_owned(),
+        problem: error.to_string(),
+    };
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let parent = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| disk(parent, e))?;
+        let temp = path.with_extension("tmp");
+        let mut file = std::fs::File::create(&temp).map_err(|e| disk(&temp, e))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| disk(&temp, e))?;
+        std::fs::rename(&temp, &path).map_err(|e| disk(&path, e))?;
+        std::fs::File::open(parent)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| disk(parent, e))
+    })
+    .await
+    .map_err(|error| SyncError::Refused(format!("disk task failed: {error}")))?
+}
+
+/// The state to start with: the saved revision if there is one (serving needs no control
+/// plane), else the control plane's latest.
+pub(crate) async fn initial(
+    follower: &Follower,
+    config: &NodeConfig,
+) -> Result<Published, SyncError> {
+    if let Some(saved) = follower.saved() {
+        tracing::info!(
+            revision = saved.number,
+            "starting from the saved control-plane revision"
+        );
+        return Ok(to_published(&saved, follower.blob_dir()));
+    }
+    let latest = follower
+        .poll(0, Duration::ZERO)
+        .await?
+        .ok_or_else(|| SyncError::Refused("the control plane has no revision yet".into()))?;
+    let published = follower.prepare(&latest, config).await?;
+    follower.save(&latest).await?;
+    Ok(published)
+}
+
+/// Follows the log until shutdown, applying each new revision atomically or not at all.
+pub(crate) async fn follow(
+    follower: Follower,
+    node: Arc<NodeInner>,
+    config: NodeConfig,
+    mut applied: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut seen = applied;
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let polled = tokio::select! {
+            polled = follower.poll(seen, POLL_WAIT) => polled,
+            _ = shutdown.changed() => return,
+        };
+        match polled {
+            Ok(None) => backoff = MIN_BACKOFF,
+            Ok(Some(revision)) => {
+                backoff = MIN_BACKOFF;
+                seen = revision.number;
+                match apply(&follower, &node, &config, &revision).await {
+                    Ok(()) => {
+                        applied = revision.number;
+                        tracing::info!(revision = applied, "applied control-plane revision");
+                    }
+                    Err(error) => tracing::error!(
+                        revision = revision.number,
+                        serving = applied,
+                        "control-plane revision refused, still serving the previous one: {error}"
+                    ),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(
+                    serving = applied,
+                    "control plane unavailable, serving the last applied revision: {error}"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {},
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+async fn apply(
+    follower: &Follower,
+    node: &NodeInner,
+    config: &NodeConfig,
+    revision: &RevisionDoc,
+) -> Result<(), SyncError> {
+    let published = follower.prepare(revision, config).await?;
+    let state = State::build(config, &node.runtime, Some(&published))
+        .await
+        .map_err(|error| SyncError::Refused(error.to_string()))?;
+    follower.save(revision).await?;
+    node.state.store(Arc::new(state));
+    node.applied_revision
+        .store(revision.number, Ordering::Relaxed);
+    node.metrics
+        .applied_revision
+        .set(i64::try_from(revision.number).unwrap_or(i64::MAX));
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! A node following a real control plane: publish and move an alias, and the node serves the
+//! new version; the control plane goes away and the node keeps serving; a restart with the
+//! control plane down serves from disk; a corrupted component is refused.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use wedge_control::ControlPlane;
+use wedge_control::config::ControlConfig;
+use wedge_test_fixtures as fixtures;
+
+const ADMIN: &str = "admin-token-0123456789";
+const NODE: &str = "node-token-0123456789";
+
+async fn start_control(dir: &std::path::Path, listen: &str) -> ControlPlane {
+    let path = dir.join("control.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"{listen}\"\ndata_dir = \"data\"\ntokens = [\n {{ name = \"a\", token = \"{ADMIN}\", role = \"admin\" }},\n {{ name = \"n\", token = \"{NODE}\", role = \"node\" }},\n]\n"
+        ),
+    )
+    .unwrap();
+    ControlPlane::start(ControlConfig::load(&path).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn admin(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: impl Into<Bytes>,
+) -> serde_json::Value {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "control")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Full::new(body.into()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn node_config(origin: SocketAddr, control: SocketAddr, data: &std::path::Path) -> String {
+    let base = config(
+        origin,
+        &with_function("viewer-request", "control:site@live", ""),
+    );
+    format!(
+        "{base}\n[control_plane]\nurl = \"http://{control}\"\ntoken = \"{NODE}\"\ndata_dir = \"{}\"\n",
+        data.display()
+    )
+}
+
+/// Requests distinct paths until the origin sees `header` (the new version ran), returning
+/// how long that took.
+async fn until_origin_sees(node: &TestNode, origin: &Origin, header: &str) -> Duration {
+    let started = Instant::now();
+    for attempt in 0..300 {
+        node.get(&format!("/probe-{header}-{attempt}")).await;
+        if origin.last().header(header).is_some() {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the node never ran the version that sets {header}");
+}
+
+#[tokio::test]
+async fn a_node_follows_deploys_survives_the_control_plane_and_refuses_corruption() {
+    let origin = Origin::start(|_| Reply::ok("origin")).await;
+    let control_dir = tempfile::tempdir().unwrap();
+    let control = start_control(control_dir.path(), "127.0.0.1:0").await;
+    let control_addr = control.address();
+    admin(
+        control_addr,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixtures::HELLO),
+    )
+    .await;
+    admin(
+        control_addr,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        r#"{"version": 1}"#,
+    )
+    .await;
+
+    let node_data = tempfile::tempdir().unwrap();
+    let mut node = start_node(&node_config(origin.addr, control_addr, node_data.path())).await;
+    node.get("/first").await;
+    assert_eq!(
+        origin.last().header("x-hello"),
+        Some("world"),
+        "version 1 serves from the start"
+    );
+    assert_eq!(node.node.as_ref().unwrap().applied_revision(), 2);
+
+    // Deploy: publish version 2 and move the alias; the node switches without a restart.
+    admin(
+        control_addr,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixtures::ALL_HOOKS),
+    )
+    .await;
+    admin(
+        control_addr,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        r#"{"version": 2}"#,
+    )
+    .await;
+    let took = until_origin_sees(&node, &origin, "x-viewer-request").await;
+    assert!(took < Duration::from_secs(3), "deploy took {took:?}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&node.admin_get("/status").await.body).unwrap();
+    assert_eq!(status["revision"], 4);
+
+    // A corrupted component (its bytes no longer match its digest) is refused; version 2 stays.
+    let published = admin(
+        control_addr,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixtures::RESPOND),
+    )
+    .await;
+    let digest = published["version"]["digest"].as_str().unwrap().to_owned();
+    let blob = control_dir
+        .path()
+        .join("data/blobs")
+        .join(&digest[..2])
+        .join(&digest);
+    std::fs::write(&blob, b"tampered").unwrap();
+    admin(
+        control_addr,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        r#"{"version": 3}"#,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    node.get("/after-tamper").await;
+    assert_eq!(
+        origin.last().header("x-viewer-request"),
+        Some("site@2"),
+        "still version 2"
+    );
+    assert_eq!(
+        node.get("/hello").await.x_cache(),
+        "Miss from wedge",
+        "the respond version never loaded"
+    );
+
+    // The control plane goes away: the node keeps serving.
+    control.shutdown().await;
+    node.get("/cp-down").await;
+    assert_eq!(origin.last().header("x-viewer-request"), Some("site@2"));
+
+    // A restart with the control plane still down serves from disk.
+    node.stop().await;
+    let restarted = start_node(&node_config(origin.addr, control_addr, node_data.path())).await;
+    restarted.get("/restarted").await;
+    assert_eq!(origin.last().header("x-viewer-request"), Some("site@2"));
+}
