@@ -1,0 +1,311 @@
+//! `wedge`: scaffold, build and publish edge functions, move aliases, roll back, list.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool prints its results and its errors"
+)]
+
+mod client;
+mod project;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use http::Method;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+/// The wedge command line.
+#[derive(Debug, Parser)]
+#[command(version, about, propagate_version = true)]
+struct Cli {
+    /// The control plane's URL.
+    #[arg(
+        long,
+        global = true,
+        env = "WEDGE_CONTROL_URL",
+        default_value = "http://127.0.0.1:7070"
+    )]
+    control: String,
+    /// A bearer token (admin for writes).
+    #[arg(long, global = true, env = "WEDGE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print results as JSON, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scaffold a function project: Cargo.toml, src/lib.rs with a hook, wedge.toml.
+    Init {
+        /// The function's name (lower case, digits, `-`, `_`).
+        name: String,
+        /// Where the wedge-sdk crate is (defaults to this checkout's sdk-guest).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build the project's component (adds the wasm32-wasip2 target if missing).
+    Build {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
+    /// Build (or take --file) and upload a component; prints its version and digest.
+    Publish {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Publish this component file instead of building the project.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The function name (default: wedge.toml's).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Manage aliases.
+    Alias {
+        #[command(subcommand)]
+        command: AliasCommand,
+    },
+    /// Restore an earlier revision's state as a new revision.
+    Rollback {
+        /// The revision to restore (default: the one before the latest).
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// List functions with their versions and aliases, and the latest revision.
+    Ls,
+}
+
+#[derive(Debug, Subcommand)]
+enum AliasCommand {
+    /// Point an alias (e.g. `live`) of a function at a version.
+    Set {
+        /// The function.
+        function: String,
+        /// The alias.
+        alias: String,
+        /// The version number.
+        #[arg(value_name = "VERSION")]
+        number: u32,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn spinner(message: &str, json: bool) -> ProgressBar {
+    if json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(message.to_owned());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn print(json_output: bool, value: &Value, human: impl FnOnce() -> String) {
+    if json_output {
+        println!("{value}");
+    } else {
+        println!("{}", human());
+    }
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let client = || client::Client::new(&cli.control, cli.token.clone());
+    match &cli.command {
+        Command::Init { name, sdk } => {
+            let sdk = sdk
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sdk-guest"));
+            let sdk = sdk
+                .canonicalize()
+                .with_context(|| format!("wedge-sdk at {}", sdk.display()))?;
+            let root = project::init(&std::env::current_dir()?, name, &sdk)?;
+            print(cli.json, &json!({"created": root}), || {
+                format!(
+                    "created {}\nnext: cd {name} && wedge publish",
+                    root.display()
+                )
+            });
+        }
+        Command::Build { path } => {
+            let component = project::build(path)?;
+            print(cli.json, &json!({"component": component}), || {
+                format!("built {}", component.display())
+            });
+        }
+        Command::Publish { path, file, name } => {
+            let component = match file {
+                Some(file) => file.clone(),
+                None => project::build(path)?,
+            };
+            let manifest = if name.is_none() || file.is_none() {
+                Some(project::Manifest::load(path)?)
+            } else {
+                None
+            };
+            let declared = manifest
+                .as_ref()
+                .map(|m| m.function.hooks.clone())
+                .unwrap_or_default();
+            let name = match (name, &manifest) {
+                (Some(name), _) => name.clone(),
+                (None, Some(manifest)) => manifest.function.name.clone(),
+                (None, None) => unreachable_name()?,
+            };
+            let bytes = std::fs::read(&component)
+                .with_context(|| format!("reading {}", component.display()))?;
+            let bar = spinner(
+                &format!(
+                    "uploading {} ({} KiB)",
+                    component.display(),
+                    bytes.len() / 1024
+                ),
+                cli.json,
+            );
+            let result = client()?
+                .call(
+                    Method::POST,
+                    &format!("/v1/functions/{name}/versions"),
+                    Bytes::from(bytes),
+                )
+                .await;
+            bar.finish_and_clear();
+            let (status, published) = result?;
+            let exported: Vec<String> = published["version"]["hooks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            print(cli.json, &published, || {
+                let verb = if status == 201 {
+                    "published"
+                } else {
+                    "already published"
+                };
+                let mut line = format!(
+                    "{verb} {name} version {} (sha256 {}) in revision {}",
+                    published["version"]["number"],
+                    published["version"]["digest"].as_str().unwrap_or("?"),
+                    published["revision"]
+                );
+                if !declared.is_empty() && declared != exported {
+                    line.push_str(&format!("\nwarning: wedge.toml declares hooks {declared:?}, the component exports {exported:?}"));
+                }
+                line
+            });
+        }
+        Command::Alias {
+            command:
+                AliasCommand::Set {
+                    function,
+                    alias,
+                    number: version,
+                },
+        } => {
+            let body = Bytes::from(json!({"version": version}).to_string());
+            let (_, answer) = client()?
+                .call(
+                    Method::PUT,
+                    &format!("/v1/functions/{function}/aliases/{alias}"),
+                    body,
+                )
+                .await?;
+            print(cli.json, &answer, || {
+                format!(
+                    "{function}@{alias} -> version {version} (revision {})",
+                    answer["revision"]
+                )
+            });
+        }
+        Command::Rollback { to } => {
+            let client = client()?;
+            let to = match to {
+                Some(to) => *to,
+                None => {
+                    let (_, latest) = client
+                        .call(Method::GET, "/v1/functions", Bytes::new())
+                        .await?;
+                    latest["revision"]
+                        .as_u64()
+                        .unwrap_or(0)
+                        .checked_sub(1)
+                        .filter(|r| *r > 0)
+                        .context("there is no earlier revision to roll back to")?
+                }
+            };
+            let body = Bytes::from(json!({"to": to}).to_string());
+            let (_, answer) = client.call(Method::POST, "/v1/rollback", body).await?;
+            print(cli.json, &answer, || {
+                format!("restored revision {to} as revision {}", answer["revision"])
+            });
+        }
+        Command::Ls => {
+            let (_, listed) = client()?
+                .call(Method::GET, "/v1/functions", Bytes::new())
+                .await?;
+            print(cli.json, &listed, || human_listing(&listed));
+        }
+    }
+    Ok(())
+}
+
+/// `--name` and `--file` both absent cannot happen (the manifest is then loaded); kept as an
+/// error rather than a panic.
+fn unreachable_name() -> anyhow::Result<String> {
+    anyhow::bail!("name the function with --name or a wedge.toml")
+}
+
+fn human_listing(listed: &Value) -> String {
+    let mut out = format!("revision {}\n", listed["revision"]);
+    let Some(functions) = listed["functions"].as_object() else {
+        return out;
+    };
+    for (name, function) in functions {
+        out.push_str(&format!("{name}\n"));
+        for version in function["versions"].as_array().into_iter().flatten() {
+            let digest = version["digest"].as_str().unwrap_or("");
+            let hooks: Vec<&str> = version["hooks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            out.push_str(&format!(
+                "  v{:<4} {}  {:>8} B  {}\n",
+                version["number"],
+                &digest[..digest.len().min(12)],
+                version["size"],
+                hooks.join(",")
+            ));
+        }
+        for (alias, version) in function["aliases"].as_object().into_iter().flatten() {
+            out.push_str(&format!("  @{alias} -> v{version}\n"));
+        }
+    }
+    out
+}
