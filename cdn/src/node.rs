@@ -93,7 +93,7 @@ impl RunningNode {
         let runtime = Runtime::new(config.runtime.clone())?;
         let (follower, published) = match &config.control_plane {
             Some(control) => {
-                let follower = crate::sync::Follower::new(control.clone())?;
+                let follower = crate::sync::Follower::new(control.clone(), &config.node_id)?;
                 let published = crate::sync::initial(&follower, &config).await?;
                 (Some(follower), Some(published))
             }

@@ -84,15 +84,17 @@ pub enum SyncError {
 /// The node's side of the control plane.
 pub(crate) struct Follower {
     config: ControlPlaneConfig,
+    node_id: String,
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
 }
 
 impl Follower {
-    pub(crate) fn new(config: ControlPlaneConfig) -> Result<Self, SyncError> {
+    pub(crate) fn new(config: ControlPlaneConfig, node_id: &str) -> Result<Self, SyncError> {
         let connector =
             crate::origin::connector(CONNECT_TIMEOUT, None).map_err(SyncError::Unreachable)?;
         Ok(Self {
             config,
+            node_id: node_id.to_owned(),
             client: Client::builder(TokioExecutor::new()).build(connector),
         })
     }
@@ -118,6 +120,7 @@ impl Follower {
                 header::AUTHORIZATION,
                 format!("Bearer {}", self.config.token),
             )
+            .header("x-wedge-node", self.node_id.as_str())
             .body(Empty::new())
             .map_err(|error| SyncError::Unreachable(error.to_string()))?;
         let exchange = async {

@@ -139,6 +139,22 @@ async fn a_node_follows_deploys_survives_the_control_plane_and_refuses_corruptio
     let status: serde_json::Value =
         serde_json::from_slice(&node.admin_get("/status").await.body).unwrap();
     assert_eq!(status["revision"], 4);
+    // The control plane lists the node with the revision it reports on its next poll.
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..100 {
+        seen = admin(control_addr, Method::GET, "/v1/nodes", Bytes::new()).await;
+        if seen["nodes"]["test-node"]["revision"] == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen["nodes"]["test-node"]["revision"], 4, "{seen}");
+    assert!(
+        seen["nodes"]["test-node"]["last_contact_ms"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 
     // A corrupted component (its bytes no longer match its digest) is refused; version 2 stays.
     let published = admin(

@@ -11,6 +11,9 @@
 //! | GET | `/v1/revisions/latest?after=N&wait_ms=M` | node | the newest revision past N, waiting up to M ms (204 if none) |
 //! | GET | `/v1/revisions/{n}` | node | one revision |
 //! | GET | `/v1/blobs/{sha256}` | node | a component's bytes |
+//! | GET | `/v1/nodes` | read | nodes seen polling, with their applied revision and last contact |
+//!
+//! Nodes name themselves in `x-wedge-node` when they poll; `after` is their applied revision.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +36,16 @@ const MAX_JSON_BODY: usize = 64 * 1024;
 pub(crate) struct Api {
     pub(crate) service: Service,
     pub(crate) tokens: Vec<Token>,
+    pub(crate) nodes: std::sync::Mutex<std::collections::BTreeMap<String, NodeSeen>>,
+}
+
+/// What the control plane knows of a node from its polls.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct NodeSeen {
+    /// The revision the node said it applied.
+    pub(crate) revision: u64,
+    /// Its last poll (ms since the Unix epoch).
+    pub(crate) last_contact_ms: u64,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -97,7 +110,7 @@ impl Api {
             (&Method::POST, ["v1", "functions", _, "versions"])
             | (&Method::PUT, ["v1", "functions", _, "aliases", _])
             | (&Method::POST, ["v1", "rollback"]) => Some(Role::Admin),
-            (&Method::GET, ["v1", "functions"]) => Some(Role::Read),
+            (&Method::GET, ["v1", "functions"] | ["v1", "nodes"]) => Some(Role::Read),
             (&Method::GET, ["v1", "revisions", _] | ["v1", "blobs", _]) => Some(Role::Node),
             _ => {
                 return error_reply(
@@ -111,6 +124,11 @@ impl Api {
         {
             return reply;
         }
+        let node = request
+            .headers()
+            .get("x-wedge-node")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = request.into_body();
         let outcome = match (&method, segments.as_slice()) {
             (_, ["healthz"]) => Ok(json_reply(StatusCode::OK, &json!({"ok": true}))),
@@ -120,7 +138,8 @@ impl Api {
                 self.set_alias(name, alias, body).await
             }
             (_, ["v1", "rollback"]) => self.rollback(body).await,
-            (_, ["v1", "revisions", "latest"]) => self.latest(&query).await,
+            (_, ["v1", "revisions", "latest"]) => self.latest(&query, node).await,
+            (_, ["v1", "nodes"]) => Ok(self.nodes()),
             (_, ["v1", "revisions", number]) => self.revision(number).await,
             (_, ["v1", "blobs", digest]) => self.blob(digest).await,
             _ => Ok(error_reply(StatusCode::NOT_FOUND, "no such endpoint")),
@@ -199,7 +218,31 @@ impl Api {
         ))
     }
 
-    async fn latest(&self, query: &str) -> Result<Reply, ServiceError> {
+    fn nodes(&self) -> Reply {
+        let nodes = self
+            .nodes
+            .lock()
+            .map(|nodes| nodes.clone())
+            .unwrap_or_default();
+        json_reply(StatusCode::OK, &json!({ "nodes": nodes }))
+    }
+
+    fn saw(&self, node: Option<String>, revision: u64) {
+        let Some(node) = node.filter(|n| !n.is_empty() && n.len() <= 128) else {
+            return;
+        };
+        if let Ok(mut nodes) = self.nodes.lock() {
+            nodes.insert(
+                node,
+                NodeSeen {
+                    revision,
+                    last_contact_ms: crate::model::now_ms(),
+                },
+            );
+        }
+    }
+
+    async fn latest(&self, query: &str, node: Option<String>) -> Result<Reply, ServiceError> {
         let mut after = 0;
         let mut wait = Duration::ZERO;
         for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
@@ -216,6 +259,7 @@ impl Api {
                 }
             }
         }
+        self.saw(node, after);
         match self.service.wait_past(after, wait).await? {
             Some(revision) => Ok(json_reply(
                 StatusCode::OK,

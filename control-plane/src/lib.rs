@@ -73,6 +73,7 @@ impl ControlPlane {
         let api = Arc::new(api::Api {
             service,
             tokens: config.tokens.clone(),
+            nodes: std::sync::Mutex::default(),
         });
         let listener =
             TcpListener::bind(config.listen)
