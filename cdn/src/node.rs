@@ -90,7 +90,12 @@ pub struct RunningNode {
 impl RunningNode {
     /// Loads the functions, binds every listener and starts serving.
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
-        let runtime = Runtime::new(config.runtime.clone())?;
+        let mut runtime_config = config.runtime.clone();
+        if let (Some(control), None) = (&config.control_plane, &runtime_config.compile_cache_dir) {
+            // Published versions come back (rollbacks, alias flips): keep their compiled code.
+            runtime_config.compile_cache_dir = Some(control.data_dir.join("compiled"));
+        }
+        let runtime = Runtime::new(runtime_config)?;
         let (follower, published) = match &config.control_plane {
             Some(control) => {
                 let follower = crate::sync::Follower::new(control.clone(), &config.node_id)?;

@@ -1,0 +1,139 @@
+//! `cargo run --release -p wedge-benches --bin wedge-deploy-latency`: how long from a deploy
+//! (an alias move acknowledged by the control plane) until two nodes both serve it.
+//!
+//! Starts a control plane and two nodes following it on loopback, publishes two versions,
+//! then moves the `live` alias back and forth 20 times; after each move it polls both nodes'
+//! `/status` until they report the new revision. Prints p50, p99 and max.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use wedge_cdn::RunningNode;
+use wedge_cdn::config::NodeConfig;
+use wedge_control::ControlPlane;
+use wedge_control::config::ControlConfig;
+use wedge_test_fixtures as fixtures;
+
+const ADMIN: &str = "bench-admin-token-0123456789";
+const NODE: &str = "bench-node-token-0123456789";
+const DEPLOYS: usize = 20;
+
+async fn call(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: impl Into<Bytes>,
+) -> anyhow::Result<serde_json::Value> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "bench")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Full::new(body.into()))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        bail!("{path}: {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let control_toml = dir.path().join("control.toml");
+    std::fs::write(
+        &control_toml,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"control\"\ntokens = [\n {{ name = \"a\", token = \"{ADMIN}\", role = \"admin\" }},\n {{ name = \"n\", token = \"{NODE}\", role = \"node\" }},\n]\n"
+        ),
+    )?;
+    let control = ControlPlane::start(ControlConfig::load(&control_toml)?).await?;
+    let cp = control.address();
+    call(
+        cp,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixtures::HELLO),
+    )
+    .await?;
+    call(
+        cp,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixtures::ALL_HOOKS),
+    )
+    .await?;
+    call(
+        cp,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        r#"{"version": 1}"#,
+    )
+    .await?;
+
+    let mut nodes = Vec::new();
+    for index in 0..2 {
+        let path = dir.path().join(format!("node-{index}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[node]\nid = \"node-{index}\"\naccess_log = \"off\"\n[[listeners]]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n[runtime]\nmax_instances = 16\n[control_plane]\nurl = \"http://{cp}\"\ntoken = \"{NODE}\"\ndata_dir = \"node-{index}\"\n[[distributions]]\nid = \"site\"\ndomains = [\"*\"]\n[distributions.origins.main]\nurl = \"http://127.0.0.1:9\"\n[distributions.default_behavior]\norigin = \"main\"\n[[distributions.default_behavior.functions]]\nevent = \"viewer-request\"\nfunction = \"control:site@live\"\n"
+            ),
+        )?;
+        nodes.push(
+            RunningNode::start(NodeConfig::load(&path)?)
+                .await
+                .context("starting a node")?,
+        );
+    }
+
+    let mut latencies = Vec::new();
+    for deploy in 0..DEPLOYS {
+        let version = 2 - (deploy % 2);
+        let started = Instant::now();
+        let answer = call(
+            cp,
+            Method::PUT,
+            "/v1/functions/site/aliases/live",
+            format!("{{\"version\": {version}}}"),
+        )
+        .await?;
+        let revision = answer["revision"]
+            .as_u64()
+            .context("no revision in the answer")?;
+        while nodes.iter().any(|node| node.applied_revision() < revision) {
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("deploy {deploy} did not reach both nodes within 10 s");
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    let mut out = std::io::stdout().lock();
+    use std::io::Write as _;
+    writeln!(
+        out,
+        "{DEPLOYS} deploys (alias move acknowledged -> both nodes serving): p50 {:.2?}  p99 {:.2?}  max {:.2?}",
+        at(0.5),
+        at(0.99),
+        latencies[latencies.len() - 1]
+    )?;
+    for node in nodes {
+        node.shutdown().await;
+    }
+    control.shutdown().await;
+    Ok(())
+}
