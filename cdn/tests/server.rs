@@ -358,6 +358,22 @@ fn the_sample_config_in_deploy_is_valid() {
     let config = NodeConfig::load(&path).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(config.distributions[0].behaviors.len(), 2);
     assert_eq!(config.listeners.len(), 2);
+    let following =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/node-following.toml");
+    let config = NodeConfig::load(&following).unwrap_or_else(|error| panic!("{error}"));
+    assert!(config.control_plane.is_some());
+    // Without its [control_plane] section, a control: reference is an error naming both.
+    let text = std::fs::read_to_string(&following).unwrap();
+    let (before, rest) = text.split_once("[control_plane]").unwrap();
+    let after = &rest[rest.find("[[distributions]]").unwrap()..];
+    let error = NodeConfig::parse(&format!("{before}{after}"), &following)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("control:hello@live needs a [control_plane] section"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

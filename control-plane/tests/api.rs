@@ -437,3 +437,11 @@ async fn state_survives_a_restart() {
         200
     );
 }
+
+#[test]
+fn the_sample_config_in_deploy_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/control.toml");
+    let config = ControlConfig::load(&path).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(config.tokens.len(), 3);
+    assert_eq!(config.max_component_bytes, 52_428_800);
+}
