@@ -218,14 +218,7 @@ impl Follower {
 
 fn published_refs(config: &NodeConfig) -> Vec<FunctionRef> {
     let mut refs: Vec<FunctionRef> = config
-        .distributions
-        .iter()
-        .flat_map(|d| {
-            d.behaviors
-                .iter()
-                .chain(std::iter::once(&d.default_behavior))
-        })
-        .flat_map(|b| &b.functions)
+        .associations()
         .map(|a| a.function.clone())
         .filter(|r| matches!(r, FunctionRef::Published { .. }))
         .collect();

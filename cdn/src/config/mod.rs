@@ -307,7 +307,26 @@ pub enum ConfigError {
     },
 }
 
+/// Every function association of `distributions`, behaviors in order, default last.
+pub(crate) fn associations(
+    distributions: &[DistributionConfig],
+) -> impl Iterator<Item = &AssociationConfig> {
+    distributions
+        .iter()
+        .flat_map(|d| {
+            d.behaviors
+                .iter()
+                .chain(std::iter::once(&d.default_behavior))
+        })
+        .flat_map(|b| &b.functions)
+}
+
 impl NodeConfig {
+    /// Every function association, behaviors in order, default last.
+    pub fn associations(&self) -> impl Iterator<Item = &AssociationConfig> {
+        associations(&self.distributions)
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -246,15 +246,8 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
             })
         }
     };
-    let published = distributions
-        .iter()
-        .flat_map(|d| {
-            d.behaviors
-                .iter()
-                .chain(std::iter::once(&d.default_behavior))
-        })
-        .flat_map(|b| &b.functions)
-        .find(|a| matches!(a.function, FunctionRef::Published { .. }));
+    let published =
+        associations(&distributions).find(|a| matches!(a.function, FunctionRef::Published { .. }));
     if let (Some(association), None) = (published, &control_plane) {
         return Err(check.invalid(
             "control_plane",
