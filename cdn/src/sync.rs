@@ -60,6 +60,59 @@ struct FunctionDoc {
 struct VersionDoc {
     number: u32,
     digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+}
+
+impl RevisionDoc {
+    fn signature(&self, function: &str, version: u32) -> Option<&str> {
+        let versions = &self.state.functions.get(function)?.versions;
+        versions
+            .iter()
+            .find(|v| v.number == version)?
+            .signature
+            .as_deref()
+    }
+}
+
+/// Checks the control plane's signature of `digest` (the statement wedge-control signs:
+/// `wedge-artifact-v1:<digest>`).
+fn check_signature(
+    key: &ed25519_dalek::VerifyingKey,
+    digest: &str,
+    signature: Option<&str>,
+) -> Result<(), SyncError> {
+    use ed25519_dalek::Verifier;
+    let signature =
+        signature.ok_or_else(|| SyncError::Refused(format!("component {digest} is unsigned")))?;
+    let bytes: [u8; 64] = hex::decode(signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| SyncError::Refused(format!("component {digest}: malformed signature")))?;
+    key.verify(
+        format!("wedge-artifact-v1:{digest}").as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&bytes),
+    )
+    .map_err(|_| SyncError::Refused(format!("component {digest}: the signature does not verify")))
+}
+
+/// With a public key configured, every version `config` references must be signed by it.
+fn check_signatures(
+    revision: &RevisionDoc,
+    published: &Published,
+    config: &NodeConfig,
+    key: Option<&ed25519_dalek::VerifyingKey>,
+) -> Result<(), SyncError> {
+    let Some(key) = key else { return Ok(()) };
+    for reference in published_refs(config) {
+        let FunctionRef::Published { function, selector } = &reference else {
+            continue;
+        };
+        if let Some((version, digest)) = published.resolve(function, selector) {
+            check_signature(key, digest, revision.signature(function, version))?;
+        }
+    }
+    Ok(())
 }
 
 /// Why a sync step failed.
@@ -174,6 +227,12 @@ impl Follower {
         config: &NodeConfig,
     ) -> Result<Published, SyncError> {
         let published = to_published(revision, self.blob_dir());
+        check_signatures(
+            revision,
+            &published,
+            config,
+            self.config.public_key.as_ref(),
+        )?;
         for reference in published_refs(config) {
             let FunctionRef::Published { function, selector } = &reference else {
                 continue;

@@ -27,13 +27,17 @@ const ADMIN: &str = "admin-token-0123456789";
 const NODE: &str = "node-token-0123456789";
 
 async fn start_control(dir: &std::path::Path, listen: &str) -> ControlPlane {
+    start_control_with(dir, listen, "").await
+}
+
+async fn start_control_with(dir: &std::path::Path, listen: &str, extra: &str) -> ControlPlane {
     let path = dir.join("control.toml");
     std::fs::write(
         &path,
-        format!(
+        format!("{extra}\n{}", format!(
             "listen = \"{listen}\"\ndata_dir = \"data\"\ntokens = [\n {{ name = \"a\", token = \"{ADMIN}\", role = \"admin\" }},\n {{ name = \"n\", token = \"{NODE}\", role = \"node\" }},\n]\n"
         ),
-    )
+    ))
     .unwrap();
     ControlPlane::start(ControlConfig::load(&path).unwrap())
         .await
@@ -201,4 +205,143 @@ async fn a_node_follows_deploys_survives_the_control_plane_and_refuses_corruptio
     let restarted = start_node(&node_config(origin.addr, control_addr, node_data.path())).await;
     restarted.get("/restarted").await;
     assert_eq!(origin.last().header("x-viewer-request"), Some("site@2"));
+}
+
+#[tokio::test]
+async fn signed_components_are_verified_and_unsigned_or_mis_signed_ones_refused() {
+    let origin = Origin::start(|_| Reply::ok("origin")).await;
+    let control_dir = tempfile::tempdir().unwrap();
+    let seed = [7u8; 32];
+    std::fs::write(control_dir.path().join("signing.key"), hex::encode(seed)).unwrap();
+    let control = start_control_with(
+        control_dir.path(),
+        "127.0.0.1:0",
+        "signing_key_file = \"signing.key\"",
+    )
+    .await;
+    let cp = control.address();
+    let published = admin(
+        cp,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixtures::HELLO),
+    )
+    .await;
+    assert_eq!(
+        published["version"]["signature"].as_str().unwrap().len(),
+        128
+    );
+    admin(
+        cp,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        r#"{"version": 1}"#,
+    )
+    .await;
+
+    let public = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes(),
+    );
+    let with_key = |key: &str, data: &std::path::Path| {
+        format!(
+            "{}public_key = \"{key}\"\n",
+            node_config(origin.addr, cp, data)
+        )
+    };
+
+    let trusted_data = tempfile::tempdir().unwrap();
+    let trusted = start_node(&with_key(&public, trusted_data.path())).await;
+    trusted.get("/signed").await;
+    assert_eq!(origin.last().header("x-hello"), Some("world"));
+
+    let other = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&[9u8; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    let wrong_data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, with_key(&other, wrong_data.path())).unwrap();
+    let config = wedge_cdn::config::NodeConfig::load(&path).unwrap();
+    let error = wedge_cdn::RunningNode::start(config)
+        .await
+        .err()
+        .expect("a mis-signed component is refused")
+        .to_string();
+    assert!(error.contains("signature does not verify"), "{error}");
+    assert!(
+        !wrong_data.path().join("applied.json").exists(),
+        "nothing refused is saved"
+    );
+}
+
+#[tokio::test]
+async fn a_node_requiring_signatures_refuses_an_unsigned_deploy_and_keeps_serving() {
+    let origin = Origin::start(|_| Reply::ok("origin")).await;
+    let control_dir = tempfile::tempdir().unwrap();
+    let seed = [3u8; 32];
+    std::fs::write(control_dir.path().join("signing.key"), hex::encode(seed)).unwrap();
+    let signed = start_control_with(
+        control_dir.path(),
+        "127.0.0.1:0",
+        "signing_key_file = \"signing.key\"",
+    )
+    .await;
+    let cp = signed.address();
+    admin(
+        cp,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixtures::HELLO),
+    )
+    .await;
+    admin(
+        cp,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        r#"{"version": 1}"#,
+    )
+    .await;
+    let public = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes(),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&format!(
+        "{}public_key = \"{public}\"\n",
+        node_config(origin.addr, cp, data.path())
+    ))
+    .await;
+
+    // The same data dir restarted without its signing key: new versions are unsigned.
+    signed.shutdown().await;
+    let unsigned = start_control(control_dir.path(), &cp.to_string()).await;
+    admin(
+        cp,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixtures::ALL_HOOKS),
+    )
+    .await;
+    admin(
+        cp,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        r#"{"version": 2}"#,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    node.get("/still-v1").await;
+    assert_eq!(
+        origin.last().header("x-hello"),
+        Some("world"),
+        "the unsigned version 2 was refused"
+    );
+    assert_eq!(origin.last().header("x-viewer-request"), None);
+    assert_eq!(node.node.as_ref().unwrap().applied_revision(), 2);
+    unsigned.shutdown().await;
 }

@@ -23,6 +23,8 @@ pub struct ControlConfig {
     pub max_component_bytes: usize,
     /// Who may do what.
     pub tokens: Vec<Token>,
+    /// The key that signs every published digest, if signing is on.
+    pub signing_key: Option<ed25519_dalek::SigningKey>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +35,7 @@ struct RawConfig {
     max_component_bytes: Option<usize>,
     #[serde(default)]
     tokens: Vec<RawToken>,
+    signing_key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +92,26 @@ impl ControlConfig {
                 "tokens: at least one token with role \"admin\" is required".into(),
             ));
         }
+        let signing_key = match raw.signing_key_file {
+            None => None,
+            Some(file) => {
+                let key_path = path.parent().unwrap_or(Path::new(".")).join(&file);
+                let text = std::fs::read_to_string(&key_path)
+                    .map_err(|e| error(format!("signing_key_file {}: {e}", key_path.display())))?;
+                let seed: [u8; 32] = hex::decode(text.trim())
+                    .ok()
+                    .and_then(|bytes| bytes.try_into().ok())
+                    .ok_or_else(|| {
+                        error(format!(
+                            "signing_key_file {}: expected 64 hex characters (an ed25519 seed)",
+                            key_path.display()
+                        ))
+                    })?;
+                Some(ed25519_dalek::SigningKey::from_bytes(&seed))
+            }
+        };
         Ok(Self {
+            signing_key,
             listen,
             data_dir,
             max_component_bytes: raw

@@ -68,8 +68,13 @@ impl ControlPlane {
             .map_err(|e| storage(e.to_string()))?;
         let blobs =
             DiskBlobs::open(&config.data_dir.join("blobs")).map_err(|e| storage(e.to_string()))?;
-        let service = Service::new(Arc::new(log), Arc::new(blobs), config.max_component_bytes)
-            .map_err(storage)?;
+        let service = Service::new(
+            Arc::new(log),
+            Arc::new(blobs),
+            config.max_component_bytes,
+            config.signing_key.clone(),
+        )
+        .map_err(storage)?;
         let api = Arc::new(api::Api {
             service,
             tokens: config.tokens.clone(),

@@ -22,6 +22,15 @@ pub struct Version {
     pub hooks: Vec<String>,
     /// When it was published (ms since the Unix epoch).
     pub published_at_ms: u64,
+    /// ed25519 signature (hex) of [`signed_message`] of the digest, when signing is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// What is signed for a version: a domain-separated statement of its digest. Nodes verify
+/// exactly this (wedge-cdn's sync module builds the same bytes).
+pub fn signed_message(digest: &str) -> Vec<u8> {
+    format!("wedge-artifact-v1:{digest}").into_bytes()
 }
 
 /// A function: its versions in order and its aliases.

@@ -53,6 +53,7 @@ pub struct Service {
     max_component_bytes: usize,
     writer: Mutex<()>,
     latest: watch::Sender<u64>,
+    signing_key: Option<ed25519_dalek::SigningKey>,
 }
 
 /// Function and alias names: 1 to 64 of `a-z 0-9 - _`.
@@ -78,6 +79,7 @@ impl Service {
         log: Arc<dyn RevisionLog>,
         blobs: Arc<dyn BlobStore>,
         max_component_bytes: usize,
+        signing_key: Option<ed25519_dalek::SigningKey>,
     ) -> Result<Self, String> {
         let runtime = Runtime::new(RuntimeConfig {
             allocation: Allocation::OnDemand,
@@ -96,6 +98,7 @@ impl Service {
             max_component_bytes,
             writer: Mutex::new(()),
             latest: watch::channel(latest).0,
+            signing_key,
         })
     }
 
@@ -188,6 +191,10 @@ impl Service {
             size,
             hooks,
             published_at_ms: now_ms(),
+            signature: self.signing_key.as_ref().map(|key| {
+                use ed25519_dalek::Signer;
+                hex::encode(key.sign(&crate::model::signed_message(&digest)).to_bytes())
+            }),
         };
         entry.versions.push(version.clone());
         let change = Change::Publish {

@@ -252,6 +252,9 @@ pub struct ControlPlaneConfig {
     pub token: String,
     /// Where the node keeps the last applied revision and its components.
     pub data_dir: PathBuf,
+    /// When set, every published version the node loads must carry a valid ed25519
+    /// signature of its digest by this key.
+    pub public_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
 /// What happens to a request when a function fails (error, timeout, limit, invalid output).

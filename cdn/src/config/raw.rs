@@ -33,6 +33,7 @@ pub(crate) struct RawControlPlane {
     pub(crate) url: String,
     pub(crate) token: String,
     pub(crate) data_dir: String,
+    pub(crate) public_key: Option<String>,
 }
 
 /// `[node]`

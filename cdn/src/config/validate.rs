@@ -239,10 +239,26 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
                     "a token with the node role is required",
                 ));
             }
+            let public_key = match &control.public_key {
+                None => None,
+                Some(text) => {
+                    let bytes: Option<[u8; 32]> = hex::decode(text.trim())
+                        .ok()
+                        .and_then(|b| b.try_into().ok());
+                    let key = bytes.and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
+                    Some(key.ok_or_else(|| {
+                        check.invalid(
+                            "control_plane.public_key",
+                            "expected an ed25519 public key: 64 hex characters",
+                        )
+                    })?)
+                }
+            };
             Some(ControlPlaneConfig {
                 url,
                 token: control.token,
                 data_dir: check.path(&control.data_dir),
+                public_key,
             })
         }
     };
