@@ -34,10 +34,10 @@ async fn start_control_with(dir: &std::path::Path, listen: &str, extra: &str) ->
     let path = dir.join("control.toml");
     std::fs::write(
         &path,
-        format!("{extra}\n{}", format!(
-            "listen = \"{listen}\"\ndata_dir = \"data\"\ntokens = [\n {{ name = \"a\", token = \"{ADMIN}\", role = \"admin\" }},\n {{ name = \"n\", token = \"{NODE}\", role = \"node\" }},\n]\n"
+        format!(
+            "{extra}\nlisten = \"{listen}\"\ndata_dir = \"data\"\ntokens = [\n {{ name = \"a\", token = \"{ADMIN}\", role = \"admin\" }},\n {{ name = \"n\", token = \"{NODE}\", role = \"node\" }},\n]\n"
         ),
-    ))
+    )
     .unwrap();
     ControlPlane::start(ControlConfig::load(&path).unwrap())
         .await
