@@ -7,6 +7,7 @@
 )]
 
 mod client;
+mod dev;
 mod project;
 
 use std::path::PathBuf;
@@ -83,6 +84,25 @@ enum Command {
     },
     /// List functions with their versions and aliases, and the latest revision.
     Ls,
+    /// Run a control plane, a node and a demo origin locally with this project deployed on
+    /// every hook it exports; rebuild and redeploy when its sources change.
+    Dev {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Deploy this component instead of building the project (no watching).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The function name (default: wedge.toml's).
+        #[arg(long)]
+        name: Option<String>,
+        /// The viewer port on 127.0.0.1 (0 picks one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Use this origin instead of the demo origin.
+        #[arg(long)]
+        origin: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,7 +119,7 @@ enum AliasCommand {
     },
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli).await {
@@ -263,6 +283,22 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             print(cli.json, &answer, || {
                 format!("restored revision {to} as revision {}", answer["revision"])
             });
+        }
+        Command::Dev {
+            path,
+            file,
+            name,
+            port,
+            origin,
+        } => {
+            dev::run(dev::DevOptions {
+                project: path.clone(),
+                file: file.clone(),
+                name: name.clone(),
+                port: *port,
+                origin: origin.clone(),
+            })
+            .await?;
         }
         Command::Ls => {
             let (_, listed) = client()?

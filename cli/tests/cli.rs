@@ -181,3 +181,74 @@ fn init_scaffolds_a_project() {
             && String::from_utf8_lossy(&again.stderr).contains("already exists")
     );
 }
+
+#[tokio::test]
+async fn dev_runs_a_control_plane_a_node_and_an_origin_with_the_function_deployed() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args([
+            "dev",
+            "--file",
+            fixtures::RESPOND,
+            "--name",
+            "greeter",
+            "--port",
+            "0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect("wedge dev exited before serving")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("serving on ") {
+                return url.to_owned();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let get = |path: &str| {
+        let url = format!("{url}{path}");
+        async move {
+            let addr = url
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            let request = http::Request::get(url.as_str())
+                .header("host", "dev")
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            use http_body_util::BodyExt;
+            String::from_utf8(
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .unwrap()
+                    .to_bytes()
+                    .to_vec(),
+            )
+            .unwrap()
+        }
+    };
+    assert_eq!(get("/hello").await, "hello from the edge");
+    assert_eq!(get("/page").await, "demo origin: GET /page\n");
+    child.kill().unwrap();
+    let _ = child.wait();
+}
