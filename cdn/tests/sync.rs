@@ -207,18 +207,29 @@ async fn a_node_follows_deploys_survives_the_control_plane_and_refuses_corruptio
     assert_eq!(origin.last().header("x-viewer-request"), Some("site@2"));
 }
 
+/// A control plane that signs with the ed25519 seed `[seed; 32]`; returns it with the public
+/// key in hex, as nodes configure it.
+async fn start_signing_control(dir: &std::path::Path, seed: u8) -> (ControlPlane, String) {
+    std::fs::write(dir.join("signing.key"), hex::encode([seed; 32])).unwrap();
+    let control =
+        start_control_with(dir, "127.0.0.1:0", "signing_key_file = \"signing.key\"").await;
+    (control, public_key(seed))
+}
+
+/// The public key of the seed `[seed; 32]`, in hex.
+fn public_key(seed: u8) -> String {
+    hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+            .verifying_key()
+            .to_bytes(),
+    )
+}
+
 #[tokio::test]
 async fn signed_components_are_verified_and_unsigned_or_mis_signed_ones_refused() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
     let control_dir = tempfile::tempdir().unwrap();
-    let seed = [7u8; 32];
-    std::fs::write(control_dir.path().join("signing.key"), hex::encode(seed)).unwrap();
-    let control = start_control_with(
-        control_dir.path(),
-        "127.0.0.1:0",
-        "signing_key_file = \"signing.key\"",
-    )
-    .await;
+    let (control, public) = start_signing_control(control_dir.path(), 7).await;
     let cp = control.address();
     let published = admin(
         cp,
@@ -239,11 +250,6 @@ async fn signed_components_are_verified_and_unsigned_or_mis_signed_ones_refused(
     )
     .await;
 
-    let public = hex::encode(
-        ed25519_dalek::SigningKey::from_bytes(&seed)
-            .verifying_key()
-            .to_bytes(),
-    );
     let with_key = |key: &str, data: &std::path::Path| {
         format!(
             "{}public_key = \"{key}\"\n",
@@ -256,11 +262,7 @@ async fn signed_components_are_verified_and_unsigned_or_mis_signed_ones_refused(
     trusted.get("/signed").await;
     assert_eq!(origin.last().header("x-hello"), Some("world"));
 
-    let other = hex::encode(
-        ed25519_dalek::SigningKey::from_bytes(&[9u8; 32])
-            .verifying_key()
-            .to_bytes(),
-    );
+    let other = public_key(9);
     let wrong_data = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.toml");
@@ -282,14 +284,7 @@ async fn signed_components_are_verified_and_unsigned_or_mis_signed_ones_refused(
 async fn a_node_requiring_signatures_refuses_an_unsigned_deploy_and_keeps_serving() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
     let control_dir = tempfile::tempdir().unwrap();
-    let seed = [3u8; 32];
-    std::fs::write(control_dir.path().join("signing.key"), hex::encode(seed)).unwrap();
-    let signed = start_control_with(
-        control_dir.path(),
-        "127.0.0.1:0",
-        "signing_key_file = \"signing.key\"",
-    )
-    .await;
+    let (signed, public) = start_signing_control(control_dir.path(), 3).await;
     let cp = signed.address();
     admin(
         cp,
@@ -305,11 +300,6 @@ async fn a_node_requiring_signatures_refuses_an_unsigned_deploy_and_keeps_servin
         r#"{"version": 1}"#,
     )
     .await;
-    let public = hex::encode(
-        ed25519_dalek::SigningKey::from_bytes(&seed)
-            .verifying_key()
-            .to_bytes(),
-    );
     let data = tempfile::tempdir().unwrap();
     let node = start_node(&format!(
         "{}public_key = \"{public}\"\n",
