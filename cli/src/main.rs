@@ -6,6 +6,7 @@
     reason = "a command-line tool prints its results and its errors"
 )]
 
+mod bench;
 mod client;
 mod dev;
 mod project;
@@ -84,6 +85,15 @@ enum Command {
     },
     /// List functions with their versions and aliases, and the latest revision.
     Ls,
+    /// Cold-start benchmark of a component: compile, load from cache, and each hook invoked in
+    /// fresh instances; p50/p90/p99 per phase and throughput.
+    Bench {
+        /// The component (.wasm).
+        component: PathBuf,
+        /// Invocations per hook.
+        #[arg(long, default_value_t = 5000)]
+        iterations: usize,
+    },
     /// Run a control plane, a node and a demo origin locally with this project deployed on
     /// every hook it exports; rebuild and redeploy when its sources change.
     Dev {
@@ -299,6 +309,16 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 origin: origin.clone(),
             })
             .await?;
+        }
+        Command::Bench {
+            component,
+            iterations,
+        } => {
+            let bar = spinner(&format!("benchmarking {}", component.display()), cli.json);
+            let report = bench::run(component, *iterations).await;
+            bar.finish_and_clear();
+            let report = report?;
+            print(cli.json, &report, || bench::human(&report));
         }
         Command::Ls => {
             let (_, listed) = client()?

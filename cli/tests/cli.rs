@@ -252,3 +252,31 @@ async fn dev_runs_a_control_plane_a_node_and_an_origin_with_the_function_deploye
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[test]
+fn bench_reports_every_hook_of_a_component() {
+    let output = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(["--json", "bench", fixtures::ALL_HOOKS, "--iterations", "50"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let hooks = report["hooks"].as_object().unwrap();
+    assert_eq!(hooks.len(), 4);
+    for (hook, figures) in hooks {
+        assert_eq!(figures["errors"], 0, "{hook}");
+        assert!(figures["total"]["p50_us"].as_f64().unwrap() > 0.0, "{hook}");
+        assert!(
+            figures["invocations_per_second"].as_f64().unwrap() > 0.0,
+            "{hook}"
+        );
+    }
+    assert!(
+        report["compile_us"].as_f64().unwrap()
+            > report["load_from_cache"]["p50_us"].as_f64().unwrap()
+    );
+}
