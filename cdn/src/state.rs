@@ -129,6 +129,8 @@ pub struct PublishedFunction {
     pub versions: BTreeMap<u32, String>,
     /// Alias → version number.
     pub aliases: BTreeMap<String, u32>,
+    /// Alias → the key/values its function reads (set in the control plane).
+    pub config: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Published {
@@ -143,6 +145,14 @@ impl Published {
             .versions
             .get(&version)
             .map(|digest| (version, digest.as_str()))
+    }
+
+    /// The control plane's config values for `function@selector` (aliases only).
+    pub fn config(&self, function: &str, selector: &Selector) -> Option<&BTreeMap<String, String>> {
+        let Selector::Alias(alias) = selector else {
+            return None;
+        };
+        self.functions.get(function)?.config.get(alias)
     }
 
     /// Where the component with `digest` is kept.
@@ -263,7 +273,14 @@ async fn build_behavior(
                 hook: association.hook,
             });
         }
-        hooks[hook_index(association.hook)] = Some(associate(association, function));
+        let published_config = match &association.function {
+            FunctionRef::Published { function, selector } => {
+                loader.published.and_then(|p| p.config(function, selector))
+            }
+            FunctionRef::File(_) => None,
+        };
+        hooks[hook_index(association.hook)] =
+            Some(associate(association, function, published_config));
     }
     let origin = origins.get(&config.origin).cloned().ok_or_else(|| {
         StateError::Origin(crate::origin::OriginSetupError::unknown(&config.origin))
@@ -276,7 +293,13 @@ async fn build_behavior(
     })
 }
 
-fn associate(config: &AssociationConfig, function: wedge_runtime::Function) -> Association {
+/// The association, its function config being the control plane's values for the alias
+/// overlaid by the node config's own `config` table.
+fn associate(
+    config: &AssociationConfig,
+    function: wedge_runtime::Function,
+    published: Option<&BTreeMap<String, String>>,
+) -> Association {
     Association {
         hook: config.hook,
         function,
@@ -284,9 +307,10 @@ fn associate(config: &AssociationConfig, function: wedge_runtime::Function) -> A
         on_error: config.on_error,
         limits: config.limits,
         config: Arc::new(
-            config
-                .config
-                .iter()
+            published
+                .into_iter()
+                .flatten()
+                .chain(&config.config)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         ),

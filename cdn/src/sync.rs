@@ -54,6 +54,14 @@ struct FunctionDoc {
     versions: Vec<VersionDoc>,
     #[serde(default)]
     aliases: BTreeMap<String, u32>,
+    #[serde(default)]
+    config: BTreeMap<String, AliasConfigDoc>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AliasConfigDoc {
+    #[serde(default)]
+    values: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -299,6 +307,11 @@ fn to_published(revision: &RevisionDoc, blob_dir: PathBuf) -> Published {
                     .map(|v| (v.number, v.digest.clone()))
                     .collect(),
                 aliases: function.aliases.clone(),
+                config: function
+                    .config
+                    .iter()
+                    .map(|(alias, c)| (alias.clone(), c.values.clone()))
+                    .collect(),
             };
             (name.clone(), entry)
         })

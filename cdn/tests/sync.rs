@@ -335,3 +335,43 @@ async fn a_node_requiring_signatures_refuses_an_unsigned_deploy_and_keeps_servin
     assert_eq!(node.node.as_ref().unwrap().applied_revision(), 2);
     unsigned.shutdown().await;
 }
+
+#[tokio::test]
+async fn config_values_set_for_an_alias_reach_the_function() {
+    let origin = Origin::start(|_| Reply::ok("origin")).await;
+    let control_dir = tempfile::tempdir().unwrap();
+    let control = start_control(control_dir.path(), "127.0.0.1:0").await;
+    let cp = control.address();
+    admin(
+        cp,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixtures::ALL_HOOKS),
+    )
+    .await;
+    admin(
+        cp,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        r#"{"version": 1}"#,
+    )
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&node_config(origin.addr, cp, data.path())).await;
+    node.get("/before").await;
+    assert_eq!(origin.last().header("x-greeting"), None);
+
+    let body = r#"{"secrets": {"greeting": "from the control plane"}}"#;
+    admin(
+        cp,
+        Method::PUT,
+        "/v1/functions/site/aliases/live/config",
+        body,
+    )
+    .await;
+    until_origin_sees(&node, &origin, "x-greeting").await;
+    assert_eq!(
+        origin.last().header("x-greeting"),
+        Some("from the control plane")
+    );
+}

@@ -77,6 +77,19 @@ enum Command {
         #[command(subcommand)]
         command: AliasCommand,
     },
+    /// Replace the config values an alias's function reads (KEY=VALUE ...; secrets are never
+    /// listed back).
+    Config {
+        /// The function.
+        function: String,
+        /// The alias.
+        alias: String,
+        /// KEY=VALUE pairs.
+        values: Vec<String>,
+        /// Secret KEY=VALUE pairs (repeatable).
+        #[arg(long = "secret", value_name = "KEY=VALUE")]
+        secrets: Vec<String>,
+    },
     /// Restore an earlier revision's state as a new revision.
     Rollback {
         /// The revision to restore (default: the one before the latest).
@@ -268,6 +281,37 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             print(cli.json, &answer, || {
                 format!(
                     "{function}@{alias} -> version {version} (revision {})",
+                    answer["revision"]
+                )
+            });
+        }
+        Command::Config {
+            function,
+            alias,
+            values,
+            secrets,
+        } => {
+            let pairs = |items: &[String]| -> anyhow::Result<serde_json::Map<String, Value>> {
+                items
+                    .iter()
+                    .map(|item| {
+                        let (key, value) = item
+                            .split_once('=')
+                            .with_context(|| format!("`{item}`: expected KEY=VALUE"))?;
+                        Ok((key.to_owned(), Value::String(value.to_owned())))
+                    })
+                    .collect()
+            };
+            let body = json!({"values": pairs(values)?, "secrets": pairs(secrets)?});
+            let path = format!("/v1/functions/{function}/aliases/{alias}/config");
+            let (_, answer) = client()?
+                .call(Method::PUT, &path, Bytes::from(body.to_string()))
+                .await?;
+            print(cli.json, &answer, || {
+                format!(
+                    "{function}@{alias}: {} values, {} secrets (revision {})",
+                    values.len(),
+                    secrets.len(),
                     answer["revision"]
                 )
             });

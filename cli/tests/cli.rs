@@ -86,27 +86,44 @@ async fn publish_alias_list_and_roll_back() {
     let (ok, out, err) = wedge(&control, ADMIN, &["alias", "set", "site", "live", "2"]).await;
     assert!(ok && out.contains("site@live -> version 2"), "{out}{err}");
 
+    let (ok, out, err) = wedge(
+        &control,
+        ADMIN,
+        &[
+            "config",
+            "site",
+            "live",
+            "greeting=hi",
+            "--secret",
+            "key=s3cret",
+        ],
+    )
+    .await;
+    assert!(
+        ok && out.contains("site@live: 1 values, 1 secrets"),
+        "{out}{err}"
+    );
     let (ok, out, _) = wedge(&control, READ, &["ls"]).await;
     assert!(ok);
     assert!(
-        out.contains("revision 3") && out.contains("@live -> v2") && out.contains("viewer-request"),
+        out.contains("revision 4") && out.contains("@live -> v2") && out.contains("viewer-request"),
         "{out}"
     );
+    assert!(!out.contains("s3cret"), "{out}");
 
     let (ok, out, _) = wedge(&control, ADMIN, &["rollback"]).await;
     assert!(
-        ok && out.contains("restored revision 2 as revision 4"),
+        ok && out.contains("restored revision 3 as revision 5"),
         "{out}"
     );
     let (_, out, _) = wedge(&control, READ, &["--json", "ls"]).await;
     let listed: Value = serde_json::from_str(&out).unwrap();
-    assert!(
-        listed["functions"]["site"]["aliases"]
-            .as_object()
-            .unwrap()
-            .is_empty(),
+    // Revision 3 had the alias but not yet the config.
+    assert_eq!(
+        listed["functions"]["site"]["aliases"]["live"], 2,
         "{listed}"
     );
+    assert!(listed["functions"]["site"]["config"].is_null(), "{listed}");
 }
 
 #[tokio::test]

@@ -1,12 +1,14 @@
-//! The HTTP/JSON API. Writes need an admin token; reads a read, node or admin token; the
-//! node-facing endpoints (revisions, blobs) a node, read or admin token.
+//! The HTTP/JSON API. Writes need an admin token; listings a read or admin token; the
+//! node-facing endpoints (revisions, blobs: they carry secret config values) a node or admin
+//! token.
 //!
 //! | method | path | role | what |
 //! |---|---|---|---|
 //! | GET | `/healthz` | none | liveness |
 //! | POST | `/v1/functions/{name}/versions` | admin | publish a component (body: the bytes) |
-//! | GET | `/v1/functions` | read | functions, versions, aliases |
+//! | GET | `/v1/functions` | read | functions, versions, aliases, config (secrets shown as `***`) |
 //! | PUT | `/v1/functions/{name}/aliases/{alias}` | admin | `{"version": N}` |
+//! | PUT | `/v1/functions/{name}/aliases/{alias}/config` | admin | `{"values": {..}, "secrets": {..}}` |
 //! | POST | `/v1/rollback` | admin | `{"to": REVISION}` |
 //! | GET | `/v1/revisions/latest?after=N&wait_ms=M` | node | the newest revision past N, waiting up to M ms (204 if none) |
 //! | GET | `/v1/revisions/{n}` | node | one revision |
@@ -85,7 +87,7 @@ fn denial(access: Access, needed: Role) -> Option<Reply> {
             "a bearer token is required",
         )),
         (Access::Granted(Role::Admin), _)
-        | (Access::Granted(Role::Read), Role::Read | Role::Node)
+        | (Access::Granted(Role::Read), Role::Read)
         | (Access::Granted(Role::Node), Role::Node) => None,
         (Access::Granted(_), _) => Some(error_reply(
             StatusCode::FORBIDDEN,
@@ -109,6 +111,7 @@ impl Api {
             (&Method::GET, ["healthz"]) => None,
             (&Method::POST, ["v1", "functions", _, "versions"])
             | (&Method::PUT, ["v1", "functions", _, "aliases", _])
+            | (&Method::PUT, ["v1", "functions", _, "aliases", _, "config"])
             | (&Method::POST, ["v1", "rollback"]) => Some(Role::Admin),
             (&Method::GET, ["v1", "functions"] | ["v1", "nodes"]) => Some(Role::Read),
             (&Method::GET, ["v1", "revisions", _] | ["v1", "blobs", _]) => Some(Role::Node),
@@ -134,6 +137,9 @@ impl Api {
             (_, ["healthz"]) => Ok(json_reply(StatusCode::OK, &json!({"ok": true}))),
             (_, ["v1", "functions", name, "versions"]) => self.publish(name, body).await,
             (_, ["v1", "functions"]) => self.functions().await,
+            (_, ["v1", "functions", name, "aliases", alias, "config"]) => {
+                self.set_config(name, alias, body).await
+            }
             (_, ["v1", "functions", name, "aliases", alias]) => {
                 self.set_alias(name, alias, body).await
             }
@@ -177,8 +183,16 @@ impl Api {
 
     async fn functions(&self) -> Result<Reply, ServiceError> {
         let latest = self.service.latest().await?;
-        let (revision, functions) =
+        let (revision, mut functions) =
             latest.map_or((0, Default::default()), |r| (r.number, r.state.functions));
+        // Secret values never leave through the listing.
+        for config in functions.values_mut().flat_map(|f| f.config.values_mut()) {
+            for key in &config.secret_keys {
+                if let Some(value) = config.values.get_mut(key) {
+                    *value = "***".to_owned();
+                }
+            }
+        }
         Ok(json_reply(
             StatusCode::OK,
             &json!({"revision": revision, "functions": functions}),
@@ -198,6 +212,31 @@ impl Api {
         }
         let SetAlias { version } = read_json(body).await?;
         let revision = self.service.set_alias(name, alias, version).await?;
+        Ok(json_reply(
+            StatusCode::OK,
+            &json!({"revision": revision.number}),
+        ))
+    }
+
+    async fn set_config(
+        &self,
+        name: &str,
+        alias: &str,
+        body: Incoming,
+    ) -> Result<Reply, ServiceError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct SetConfig {
+            #[serde(default)]
+            values: std::collections::BTreeMap<String, String>,
+            #[serde(default)]
+            secrets: std::collections::BTreeMap<String, String>,
+        }
+        let SetConfig { values, secrets } = read_json(body).await?;
+        let revision = self
+            .service
+            .set_config(name, alias, values, secrets)
+            .await?;
         Ok(json_reply(
             StatusCode::OK,
             &json!({"revision": revision.number}),

@@ -40,6 +40,19 @@ pub struct Function {
     pub versions: Vec<Version>,
     /// Alias name → version number.
     pub aliases: BTreeMap<String, u32>,
+    /// Alias name → the key/values guests read through the config import under that alias.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, AliasConfig>,
+}
+
+/// Configuration values for one alias of a function.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasConfig {
+    /// Key → value, secrets included (they reach nodes).
+    pub values: BTreeMap<String, String>,
+    /// Keys whose values are secret: never listed by the read API or logged.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub secret_keys: std::collections::BTreeSet<String>,
 }
 
 impl Function {
@@ -77,6 +90,15 @@ pub enum Change {
         alias: String,
         /// The version it now points at.
         version: u32,
+    },
+    /// An alias's configuration was replaced (keys only here; values are in the state).
+    SetConfig {
+        /// The function.
+        function: String,
+        /// The alias.
+        alias: String,
+        /// The keys now set.
+        keys: Vec<String>,
     },
     /// The state of an earlier revision was restored.
     Rollback {

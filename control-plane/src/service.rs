@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, watch};
 use wedge_runtime::{Allocation, FunctionOptions, Runtime, RuntimeConfig};
 
-use crate::model::{Change, Revision, State, Version, now_ms};
+use crate::model::{AliasConfig, Change, Revision, State, Version, now_ms};
 use crate::store::{AppendError, BlobStore, RevisionLog, StoreError};
 
 /// Why an operation was refused.
@@ -235,6 +235,45 @@ impl Service {
             function: function.to_owned(),
             alias: alias.to_owned(),
             version,
+        };
+        self.append(base, change, state).await
+    }
+
+    /// Replaces the configuration of `alias` of `function`: plain `values` and `secrets`
+    /// (delivered to nodes like values, never listed or logged).
+    pub async fn set_config(
+        &self,
+        function: &str,
+        alias: &str,
+        values: std::collections::BTreeMap<String, String>,
+        secrets: std::collections::BTreeMap<String, String>,
+    ) -> Result<Revision, ServiceError> {
+        check_name("alias", alias)?;
+        if let Some(key) = values.keys().find(|key| secrets.contains_key(*key)) {
+            return Err(ServiceError::Invalid(format!(
+                "`{key}` is both a value and a secret"
+            )));
+        }
+        let _writer = self.writer.lock().await;
+        let (base, mut state) = self.current().await?;
+        let entry = state
+            .functions
+            .get_mut(function)
+            .ok_or_else(|| ServiceError::NotFound(format!("no function `{function}`")))?;
+        let mut config = AliasConfig {
+            values,
+            ..AliasConfig::default()
+        };
+        for (key, value) in secrets {
+            config.secret_keys.insert(key.clone());
+            config.values.insert(key, value);
+        }
+        let keys = config.values.keys().cloned().collect();
+        entry.config.insert(alias.to_owned(), config);
+        let change = Change::SetConfig {
+            function: function.to_owned(),
+            alias: alias.to_owned(),
+            keys,
         };
         self.append(base, change, state).await
     }

@@ -445,3 +445,80 @@ fn the_sample_config_in_deploy_is_valid() {
     assert_eq!(config.tokens.len(), 3);
     assert_eq!(config.max_component_bytes, 52_428_800);
 }
+
+#[tokio::test]
+async fn alias_config_keeps_secrets_out_of_listings_and_from_read_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let addr = control.address();
+    call(
+        addr,
+        Method::POST,
+        "/v1/functions/site/versions",
+        Some(ADMIN),
+        fixtures::bytes(fixtures::ALL_HOOKS),
+    )
+    .await;
+    let body = r#"{"values": {"greeting": "hi"}, "secrets": {"api_key": "s3cr3t-value"}}"#;
+    let set = call(
+        addr,
+        Method::PUT,
+        "/v1/functions/site/aliases/live/config",
+        Some(ADMIN),
+        body,
+    )
+    .await;
+    assert_eq!(set.status, 200, "{:?}", set.json());
+
+    let listed = call(addr, Method::GET, "/v1/functions", Some(READ), Bytes::new()).await;
+    let config = &listed.json()["functions"]["site"]["config"]["live"];
+    assert_eq!(config["values"]["greeting"], "hi");
+    assert_eq!(config["values"]["api_key"], "***");
+    assert!(!String::from_utf8_lossy(&listed.body).contains("s3cr3t-value"));
+
+    assert_eq!(
+        call(
+            addr,
+            Method::GET,
+            "/v1/revisions/latest",
+            Some(READ),
+            Bytes::new()
+        )
+        .await
+        .status,
+        403,
+        "revisions carry secrets"
+    );
+    let revision = call(
+        addr,
+        Method::GET,
+        "/v1/revisions/latest",
+        Some(NODE),
+        Bytes::new(),
+    )
+    .await
+    .json();
+    assert_eq!(
+        revision["state"]["functions"]["site"]["config"]["live"]["values"]["api_key"],
+        "s3cr3t-value"
+    );
+    assert_eq!(revision["change"]["kind"], "set-config");
+    assert!(
+        !revision["change"].to_string().contains("s3cr3t-value"),
+        "the change names keys only"
+    );
+
+    let both = r#"{"values": {"k": "1"}, "secrets": {"k": "2"}}"#;
+    assert_eq!(
+        call(
+            addr,
+            Method::PUT,
+            "/v1/functions/site/aliases/live/config",
+            Some(ADMIN),
+            both
+        )
+        .await
+        .status,
+        400
+    );
+}
