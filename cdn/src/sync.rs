@@ -390,17 +390,33 @@ pub(crate) async fn follow(
             Ok(None) => backoff = MIN_BACKOFF,
             Ok(Some(revision)) => {
                 backoff = MIN_BACKOFF;
-                seen = revision.number;
                 match apply(&follower, &node, &config, &revision).await {
                     Ok(()) => {
+                        seen = revision.number;
                         applied = revision.number;
                         tracing::info!(revision = applied, "applied control-plane revision");
                     }
-                    Err(error) => tracing::error!(
-                        revision = revision.number,
-                        serving = applied,
-                        "control-plane revision refused, still serving the previous one: {error}"
-                    ),
+                    Err(error @ SyncError::Unreachable(_)) => {
+                        // A blob could not be fetched: try this revision again after a pause.
+                        tracing::warn!(
+                            revision = revision.number,
+                            serving = applied,
+                            "cannot apply yet: {error}"
+                        );
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff) => {},
+                            _ = shutdown.changed() => return,
+                        }
+                    }
+                    Err(error) => {
+                        // Invalid or unverifiable: wait for a newer revision.
+                        seen = revision.number;
+                        tracing::error!(
+                            revision = revision.number,
+                            serving = applied,
+                            "control-plane revision refused, still serving the previous one: {error}"
+                        );
+                    }
                 }
             }
             Err(error) => {
