@@ -89,7 +89,7 @@ impl AccessLog {
             "ts_ms": timestamp_ms,
             "request_id": &*trace.request_id,
             "distribution": trace.distribution.as_deref(),
-            "behavior": trace.behavior,
+            "behavior": trace.behavior.as_deref(),
             "client_ip": request.client_ip.to_string(),
             "method": request.method.as_str(),
             "host": request.host,

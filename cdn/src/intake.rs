@@ -45,18 +45,20 @@ pub(crate) async fn read_request(
             "CONNECT is not proxied",
         ));
     }
+    // The request target as path and query: hyper has parsed it already (an absolute-form or
+    // HTTP/2 URI keeps only this part; the authority is in Host).
     let target = parts
         .uri
         .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
-    if target.len() > limits.max_uri_bytes {
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    if target.as_str().len() > limits.max_uri_bytes {
         return Err(EdgeError::new(
             ErrorKind::UriTooLong,
-            format!("{} bytes of request target", target.len()),
+            format!("{} bytes of request target", target.as_str().len()),
         ));
     }
-    if !target.starts_with('/') {
+    if !target.as_str().starts_with('/') {
         return Err(bad_request(format!(
             "request target `{target}` is not a path"
         )));
@@ -104,9 +106,7 @@ pub(crate) async fn read_request(
     for name in node_owned {
         headers.remove(name);
     }
-    let uri = target
-        .parse()
-        .map_err(|_| bad_request("request target does not parse"))?;
+    let uri = http::Uri::from(target);
     Ok(EdgeRequest {
         method: parts.method,
         uri,

@@ -45,7 +45,13 @@ pub(crate) async fn handle(
         .map(|pq| pq.as_str().to_owned())
         .unwrap_or_default();
     let host = intake::host_of(&request).to_owned();
-    let protocol = format!("{:?}", request.version());
+    let protocol = match request.version() {
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    };
 
     let served = tokio::time::timeout(
         node.limits.request_timeout,
@@ -68,7 +74,7 @@ pub(crate) async fn handle(
         host: &host,
         uri: &target,
         client_ip: conn.client_ip,
-        protocol: &protocol,
+        protocol,
     };
     finish(node, &line, &trace, response, started)
 }
@@ -90,7 +96,7 @@ async fn serve(
     })?;
     let behavior = distribution.behavior(request.path());
     trace.distribution = Some(Arc::clone(&distribution.id));
-    trace.behavior = Some(behavior.pattern.as_str().to_owned());
+    trace.behavior = Some(Arc::clone(&behavior.name));
     let route = Route {
         node: Arc::clone(node),
         distribution: Arc::clone(distribution),

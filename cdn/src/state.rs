@@ -32,8 +32,10 @@ pub struct Distribution {
 
 /// A cache behavior, ready to serve.
 pub struct Behavior {
-    /// Its path pattern, also its name in logs.
+    /// Its path pattern.
     pub pattern: PathPattern,
+    /// The pattern as text: its name in logs, shared by every request's trace.
+    pub name: Arc<str>,
     /// Where misses go.
     pub origin: Arc<Origin>,
     /// How responses are cached.
@@ -286,6 +288,7 @@ async fn build_behavior(
         StateError::Origin(crate::origin::OriginSetupError::unknown(&config.origin))
     })?;
     Ok(Behavior {
+        name: Arc::from(config.pattern.as_str()),
         pattern: config.pattern.clone(),
         origin,
         cache: config.cache.clone(),

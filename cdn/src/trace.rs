@@ -93,7 +93,7 @@ pub struct Trace {
     /// The distribution, once routed.
     pub distribution: Option<Arc<str>>,
     /// The behavior's path pattern, once routed.
-    pub behavior: Option<String>,
+    pub behavior: Option<Arc<str>>,
     /// How the cache took part.
     pub cache: CacheStatus,
     /// The failure, if any (also when it was recovered by a policy).

@@ -67,6 +67,25 @@ async fn admin(
     serde_json::from_slice(&body).unwrap()
 }
 
+/// Publishes `fixture` as a version of `site` and points `live` at version `live`.
+async fn deploy(control: SocketAddr, fixture: &str, live: u32) {
+    admin(
+        control,
+        Method::POST,
+        "/v1/functions/site/versions",
+        fixtures::bytes(fixture),
+    )
+    .await;
+    let alias = format!("{{\"version\": {live}}}");
+    admin(
+        control,
+        Method::PUT,
+        "/v1/functions/site/aliases/live",
+        alias,
+    )
+    .await;
+}
+
 fn node_config(origin: SocketAddr, control: SocketAddr, data: &std::path::Path) -> String {
     let base = config(
         origin,
@@ -98,20 +117,7 @@ async fn a_node_follows_deploys_survives_the_control_plane_and_refuses_corruptio
     let control_dir = tempfile::tempdir().unwrap();
     let control = start_control(control_dir.path(), "127.0.0.1:0").await;
     let control_addr = control.address();
-    admin(
-        control_addr,
-        Method::POST,
-        "/v1/functions/site/versions",
-        fixtures::bytes(fixtures::HELLO),
-    )
-    .await;
-    admin(
-        control_addr,
-        Method::PUT,
-        "/v1/functions/site/aliases/live",
-        r#"{"version": 1}"#,
-    )
-    .await;
+    deploy(control_addr, fixtures::HELLO, 1).await;
 
     let node_data = tempfile::tempdir().unwrap();
     let mut node = start_node(&node_config(origin.addr, control_addr, node_data.path())).await;
@@ -125,20 +131,7 @@ async fn a_node_follows_deploys_survives_the_control_plane_and_refuses_corruptio
     assert!(node.node.as_ref().unwrap().applied_revision() < 4);
 
     // Deploy: publish version 2 and move the alias; the node switches without a restart.
-    admin(
-        control_addr,
-        Method::POST,
-        "/v1/functions/site/versions",
-        fixtures::bytes(fixtures::ALL_HOOKS),
-    )
-    .await;
-    admin(
-        control_addr,
-        Method::PUT,
-        "/v1/functions/site/aliases/live",
-        r#"{"version": 2}"#,
-    )
-    .await;
+    deploy(control_addr, fixtures::ALL_HOOKS, 2).await;
     let took = until_origin_sees(&node, &origin, "x-viewer-request").await;
     assert!(took < Duration::from_secs(3), "deploy took {took:?}");
     let status: serde_json::Value =
@@ -287,20 +280,7 @@ async fn a_node_requiring_signatures_refuses_an_unsigned_deploy_and_keeps_servin
     let control_dir = tempfile::tempdir().unwrap();
     let (signed, public) = start_signing_control(control_dir.path(), 3).await;
     let cp = signed.address();
-    admin(
-        cp,
-        Method::POST,
-        "/v1/functions/site/versions",
-        fixtures::bytes(fixtures::HELLO),
-    )
-    .await;
-    admin(
-        cp,
-        Method::PUT,
-        "/v1/functions/site/aliases/live",
-        r#"{"version": 1}"#,
-    )
-    .await;
+    deploy(cp, fixtures::HELLO, 1).await;
     let data = tempfile::tempdir().unwrap();
     let node = start_node(&format!(
         "{}public_key = \"{public}\"\n",
@@ -311,20 +291,7 @@ async fn a_node_requiring_signatures_refuses_an_unsigned_deploy_and_keeps_servin
     // The same data dir restarted without its signing key: new versions are unsigned.
     signed.shutdown().await;
     let unsigned = start_control(control_dir.path(), &cp.to_string()).await;
-    admin(
-        cp,
-        Method::POST,
-        "/v1/functions/site/versions",
-        fixtures::bytes(fixtures::ALL_HOOKS),
-    )
-    .await;
-    admin(
-        cp,
-        Method::PUT,
-        "/v1/functions/site/aliases/live",
-        r#"{"version": 2}"#,
-    )
-    .await;
+    deploy(cp, fixtures::ALL_HOOKS, 2).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     node.get("/still-v1").await;
     assert_eq!(
@@ -344,20 +311,7 @@ async fn config_values_set_for_an_alias_reach_the_function() {
     let control_dir = tempfile::tempdir().unwrap();
     let control = start_control(control_dir.path(), "127.0.0.1:0").await;
     let cp = control.address();
-    admin(
-        cp,
-        Method::POST,
-        "/v1/functions/site/versions",
-        fixtures::bytes(fixtures::ALL_HOOKS),
-    )
-    .await;
-    admin(
-        cp,
-        Method::PUT,
-        "/v1/functions/site/aliases/live",
-        r#"{"version": 1}"#,
-    )
-    .await;
+    deploy(cp, fixtures::ALL_HOOKS, 1).await;
     let data = tempfile::tempdir().unwrap();
     let node = start_node(&node_config(origin.addr, cp, data.path())).await;
     node.get("/before").await;
