@@ -1,6 +1,7 @@
-//! Builds the guest fixtures workspace (`guests/`) for wasm32-wasip2 and generates, in
-//! `$OUT_DIR/fixtures.rs`, a path constant per fixture (documented with the fixture's
-//! description) and a `foreach_fixture!` macro listing them all.
+//! Builds the guest fixtures workspace (`guests/`) and the user-facing examples (`../examples`)
+//! for wasm32-wasip2 and generates, in `$OUT_DIR/fixtures.rs`, a path constant per fixture
+//! (documented with the fixture's description), a `foreach_fixture!` macro listing them all,
+//! and a module `examples` with one constant per example.
 
 use std::env;
 use std::fmt::Write as _;
@@ -15,8 +16,10 @@ const TARGET: &str = "wasm32-wasip2";
 fn main() -> Result<()> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let guests = manifest_dir.join("guests");
+    let examples = manifest_dir.join("../examples");
     for watched in [
         guests.clone(),
+        examples.clone(),
         manifest_dir.join("../sdk-guest"),
         manifest_dir.join("../wit"),
     ] {
@@ -27,6 +30,9 @@ fn main() -> Result<()> {
     let target_dir = shared_target_dir(&out_dir);
     ensure_target_installed()?;
     build_guests(&guests, &target_dir)?;
+    // Their own target directory: an example may share a crate name with a fixture.
+    let examples_target = target_dir.with_file_name("wasm-examples");
+    build_guests(&examples, &examples_target)?;
 
     let fixtures = fixture_crates(&guests)?;
     let wasm_dir = target_dir.join(TARGET).join("release");
@@ -61,6 +67,33 @@ fn main() -> Result<()> {
             .map(|name| format!("({name:?}, {})", name.to_uppercase()))
             .collect::<Vec<_>>()
             .join(", ")
+    )?;
+    writeln!(
+        source,
+        "/// The user-facing examples of `examples/`, built like the fixtures.\npub mod examples {{"
+    )?;
+    let mut all = Vec::new();
+    for (name, description) in fixture_crates(&examples)? {
+        let file = name.replace('-', "_");
+        let wasm = examples_target
+            .join(TARGET)
+            .join("release")
+            .join(format!("{file}.wasm"));
+        if !wasm.exists() {
+            bail!("example {name} was built but {} is missing", wasm.display());
+        }
+        writeln!(
+            source,
+            "    #[doc = {description:?}]\n    pub const {}: &str = {:?};",
+            file.to_uppercase(),
+            wasm.display().to_string()
+        )?;
+        all.push(format!("({name:?}, {})", file.to_uppercase()));
+    }
+    writeln!(
+        source,
+        "    /// Every example as (function name, path to its component).\n    pub const ALL: &[(&str, &str)] = &[{}];\n}}",
+        all.join(", ")
     )?;
     fs::write(out_dir.join("fixtures.rs"), source)?;
     Ok(())
@@ -127,9 +160,12 @@ fn build_guests(guests: &Path, target_dir: &Path) -> Result<()> {
     }
     let status = command
         .status()
-        .context("running cargo for the guest fixtures")?;
+        .with_context(|| format!("running cargo for {}", guests.display()))?;
     if !status.success() {
-        bail!("building the guest fixtures failed (see the cargo output above)");
+        bail!(
+            "building {} failed (see the cargo output above)",
+            guests.display()
+        );
     }
     Ok(())
 }

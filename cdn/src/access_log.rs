@@ -1,5 +1,6 @@
 //! The access log: one JSON object per request, written by a background thread so that the
-//! request path never waits on the disk.
+//! request path never waits on the disk. Lines (and the functions' own log lines) also go to
+//! the [`LogTap`] that `wedge logs` follows.
 
 use std::io::{BufWriter, Write};
 use std::net::IpAddr;
@@ -10,12 +11,14 @@ use http::Method;
 use serde_json::json;
 
 use crate::config::AccessLogTarget;
+use crate::log_tap::{LogEntry, LogKind, LogTap};
 use crate::trace::Trace;
 
 /// A handle to the log writer. Cheap to clone; the writer thread ends when every handle is gone.
 #[derive(Debug, Clone)]
 pub struct AccessLog {
     lines: Option<mpsc::Sender<String>>,
+    tap: std::sync::Arc<LogTap>,
 }
 
 /// What the access log records about the request itself.
@@ -36,8 +39,9 @@ pub struct RequestLine<'a> {
 impl AccessLog {
     /// Opens the target and starts the writer thread.
     pub fn open(target: &AccessLogTarget) -> std::io::Result<Self> {
+        let tap = std::sync::Arc::new(LogTap::default());
         let writer: Box<dyn Write + Send> = match target {
-            AccessLogTarget::Off => return Ok(Self { lines: None }),
+            AccessLogTarget::Off => return Ok(Self { lines: None, tap }),
             AccessLogTarget::Stdout => Box::new(std::io::stdout()),
             AccessLogTarget::File(path) => Box::new(
                 std::fs::OpenOptions::new()
@@ -52,7 +56,13 @@ impl AccessLog {
             .spawn(move || write_lines(&receiver, writer))?;
         Ok(Self {
             lines: Some(sender),
+            tap,
         })
+    }
+
+    /// The tap `GET /logs` reads.
+    pub fn tap(&self) -> &LogTap {
+        &self.tap
     }
 
     /// Logs one finished request.
@@ -64,7 +74,10 @@ impl AccessLog {
         bytes: usize,
         elapsed: Duration,
     ) {
-        let Some(lines) = &self.lines else { return };
+        // With the log off, lines are only built while someone follows them.
+        if self.lines.is_none() && !self.tap.followed() {
+            return;
+        }
         let timestamp_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -85,7 +98,35 @@ impl AccessLog {
                 })
             })
             .collect();
+        let names: Vec<String> = trace
+            .hooks
+            .iter()
+            .map(|hook| hook.function_name().to_owned())
+            .collect();
+        for hook in &trace.hooks {
+            for log in &hook.logs {
+                let line = json!({
+                    "type": "function",
+                    "ts_ms": timestamp_ms,
+                    "request_id": &*trace.request_id,
+                    "distribution": trace.distribution.as_deref(),
+                    "function": hook.function,
+                    "hook": hook.hook.as_str(),
+                    "level": format!("{:?}", log.level).to_ascii_lowercase(),
+                    "source": format!("{:?}", log.source).to_ascii_lowercase(),
+                    "message": log.message,
+                    "status": status,
+                });
+                self.tap.publish(LogEntry {
+                    kind: LogKind::Function,
+                    status,
+                    functions: vec![hook.function_name().to_owned()],
+                    line: line.to_string(),
+                });
+            }
+        }
         let line = json!({
+            "type": "access",
             "ts_ms": timestamp_ms,
             "request_id": &*trace.request_id,
             "distribution": trace.distribution.as_deref(),
@@ -107,9 +148,18 @@ impl AccessLog {
             })),
             "hooks": hooks,
         });
-        // The writer thread only stops when every sender is gone, so a send cannot fail here
-        // unless the thread died writing; the request is unaffected either way.
-        let _ = lines.send(line.to_string());
+        let line = line.to_string();
+        if let Some(lines) = &self.lines {
+            // The writer thread only stops when every sender is gone, so a send cannot fail
+            // here unless the thread died writing; the request is unaffected either way.
+            let _ = lines.send(line.clone());
+        }
+        self.tap.publish(LogEntry {
+            kind: LogKind::Access,
+            status,
+            functions: names,
+            line,
+        });
     }
 }
 

@@ -1,5 +1,6 @@
-//! The admin listener (loopback by default): `/healthz`, `/metrics`, `/status`, and
-//! `POST /purge` for invalidation by path, prefix or surrogate key.
+//! The admin listener (loopback by default): `/healthz`, `/metrics`, `/status`,
+//! `POST /purge` for invalidation by path, prefix or surrogate key, and `GET /logs` to read or
+//! follow the access and function logs.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -59,7 +60,14 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let node = Arc::clone(&node);
-                async move { Ok::<_, Infallible>(route(&node, request).await) }
+                async move {
+                    let response = if request.uri().path() == "/logs" {
+                        logs(&node, &request).map(BodyExt::boxed)
+                    } else {
+                        route(&node, request).await.map(BodyExt::boxed)
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
             let _ = builder
@@ -85,6 +93,45 @@ fn reply(
 
 fn json_reply(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
     reply(status, "application/json", value.to_string())
+}
+
+/// `GET /logs?follow=1&tail=N&type=access|function&function=NAME&status=404|5xx`: the last
+/// `tail` (default 100) matching lines, then, with `follow`, new ones as they come (NDJSON).
+fn logs(
+    node: &NodeInner,
+    request: &Request<Incoming>,
+) -> Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
+    if request.method() != Method::GET {
+        return json_reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"error": "method not allowed"}),
+        )
+        .map(BodyExt::boxed);
+    }
+    let query = request.uri().query().unwrap_or("");
+    let filter = match crate::log_tap::LogFilter::from_query(query) {
+        Ok(filter) => filter,
+        Err(error) => {
+            return json_reply(StatusCode::BAD_REQUEST, &json!({"error": error}))
+                .map(BodyExt::boxed);
+        }
+    };
+    let mut tail = 100;
+    let mut follow = false;
+    for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+        match key {
+            "tail" => tail = value.parse().unwrap_or(tail),
+            "follow" => follow = matches!(value, "1" | "true" | "yes"),
+            _ => {}
+        }
+    }
+    let stream = node.access_log.tap().stream(filter, tail, follow);
+    let mut response = Response::new(stream.boxed());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    response
 }
 
 async fn route(node: &NodeInner, request: Request<Incoming>) -> Response<Full<Bytes>> {

@@ -124,7 +124,7 @@ async fn invoke(
         config: Arc::clone(&association.config),
     };
     let hook = association.hook;
-    let outcome = association
+    let mut outcome = association
         .function
         .invoke(hook, input, &association.limits, &context)
         .await;
@@ -152,6 +152,7 @@ async fn invoke(
             .as_ref()
             .err()
             .map(|error| error.class().as_str()),
+        logs: std::mem::take(&mut outcome.logs),
     });
     outcome
         .result

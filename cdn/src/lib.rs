@@ -23,6 +23,7 @@ mod convert;
 pub mod error;
 mod hooks;
 mod intake;
+pub mod log_tap;
 pub mod message;
 pub mod metrics;
 mod node;

@@ -120,6 +120,8 @@ pub struct Published {
     pub revision: u64,
     /// Function name → (version → digest, alias → version).
     pub functions: BTreeMap<String, PublishedFunction>,
+    /// The control plane's distributions, validated, served after the node's own.
+    pub distributions: Vec<DistributionConfig>,
     /// Where `<digest>.wasm` files are.
     pub blob_dir: std::path::PathBuf,
 }
@@ -165,7 +167,8 @@ impl Published {
 
 impl State {
     /// Loads every function the config references (each file once) and sets up the origins.
-    /// Published references resolve through `published`, the applied control-plane revision.
+    /// Published references resolve through `published`, the applied control-plane revision,
+    /// whose distributions are served after the config's own.
     pub async fn build(
         config: &NodeConfig,
         runtime: &Runtime,
@@ -177,7 +180,10 @@ impl State {
             loaded: BTreeMap::new(),
         };
         let mut distributions = Vec::new();
-        for distribution in &config.distributions {
+        let remote = published
+            .map(|p| p.distributions.as_slice())
+            .unwrap_or_default();
+        for distribution in config.distributions.iter().chain(remote) {
             distributions.push(Arc::new(
                 build_distribution(distribution, &mut loader).await?,
             ));

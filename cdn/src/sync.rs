@@ -46,6 +46,14 @@ struct RevisionDoc {
 struct StateDoc {
     #[serde(default)]
     functions: BTreeMap<String, FunctionDoc>,
+    #[serde(default)]
+    distributions: BTreeMap<String, DistributionDoc>,
+}
+
+/// A distribution as the control plane stores it: the TOML of one `[[distributions]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DistributionDoc {
+    source: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -104,7 +112,7 @@ fn check_signature(
     .map_err(|_| SyncError::Refused(format!("component {digest}: the signature does not verify")))
 }
 
-/// With a public key configured, every version `config` references must be signed by it.
+/// With a public key configured, every version the node would serve must be signed by it.
 fn check_signatures(
     revision: &RevisionDoc,
     published: &Published,
@@ -112,7 +120,7 @@ fn check_signatures(
     key: Option<&ed25519_dalek::VerifyingKey>,
 ) -> Result<(), SyncError> {
     let Some(key) = key else { return Ok(()) };
-    for reference in published_refs(config) {
+    for reference in published_refs(config, published) {
         let FunctionRef::Published { function, selector } = &reference else {
             continue;
         };
@@ -234,14 +242,14 @@ impl Follower {
         revision: &RevisionDoc,
         config: &NodeConfig,
     ) -> Result<Published, SyncError> {
-        let published = to_published(revision, self.blob_dir());
+        let published = to_published(revision, self.blob_dir(), config)?;
         check_signatures(
             revision,
             &published,
             config,
             self.config.public_key.as_ref(),
         )?;
-        for reference in published_refs(config) {
+        for reference in published_refs(config, &published) {
             let FunctionRef::Published { function, selector } = &reference else {
                 continue;
             };
@@ -283,9 +291,12 @@ impl Follower {
     }
 }
 
-fn published_refs(config: &NodeConfig) -> Vec<FunctionRef> {
+/// Every control-plane function the node would serve: referenced by its own config or by the
+/// control plane's distributions.
+fn published_refs(config: &NodeConfig, published: &Published) -> Vec<FunctionRef> {
     let mut refs: Vec<FunctionRef> = config
         .associations()
+        .chain(crate::config::associations(&published.distributions))
         .map(|a| a.function.clone())
         .filter(|r| matches!(r, FunctionRef::Published { .. }))
         .collect();
@@ -294,7 +305,33 @@ fn published_refs(config: &NodeConfig) -> Vec<FunctionRef> {
     refs
 }
 
-fn to_published(revision: &RevisionDoc, blob_dir: PathBuf) -> Published {
+/// The resolution table and distributions of `revision`, its distributions validated as the
+/// node would load them (a distribution this node cannot serve refuses the revision).
+fn to_published(
+    revision: &RevisionDoc,
+    blob_dir: PathBuf,
+    config: &NodeConfig,
+) -> Result<Published, SyncError> {
+    let mut distributions = Vec::new();
+    for (id, distribution) in &revision.state.distributions {
+        let label = format!(
+            "control-plane revision {} distribution {id}",
+            revision.number
+        );
+        let parsed = NodeConfig::parse_distribution(
+            &distribution.source,
+            &label,
+            config.runtime.fuel_metering,
+        )
+        .map_err(|error| SyncError::Refused(error.to_string()))?;
+        if config.distributions.iter().any(|d| d.id == parsed.id) {
+            return Err(SyncError::Refused(format!(
+                "{label}: the node's own config already has a distribution `{}`",
+                parsed.id
+            )));
+        }
+        distributions.push(parsed);
+    }
     let functions = revision
         .state
         .functions
@@ -316,11 +353,12 @@ fn to_published(revision: &RevisionDoc, blob_dir: PathBuf) -> Published {
             (name.clone(), entry)
         })
         .collect();
-    Published {
+    Ok(Published {
         revision: revision.number,
         functions,
+        distributions,
         blob_dir,
-    }
+    })
 }
 
 /// Writes `bytes` to `path` via a temp file, fsync and rename.
@@ -360,12 +398,15 @@ pub(crate) async fn initial(
             revision = saved.number,
             "starting from the saved control-plane revision"
         );
-        return Ok(to_published(&saved, follower.blob_dir()));
+        return to_published(&saved, follower.blob_dir(), config);
     }
-    let latest = follower
-        .poll(0, Duration::ZERO)
-        .await?
-        .ok_or_else(|| SyncError::Refused("the control plane has no revision yet".into()))?;
+    let Some(latest) = follower.poll(0, Duration::ZERO).await? else {
+        tracing::info!("the control plane has no revision yet: starting empty");
+        return Ok(Published {
+            blob_dir: follower.blob_dir(),
+            ..Published::default()
+        });
+    };
     let published = follower.prepare(&latest, config).await?;
     follower.save(&latest).await?;
     Ok(published)

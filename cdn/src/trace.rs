@@ -72,6 +72,17 @@ pub struct HookRecord {
     pub receipt: Receipt,
     /// The error class, if it failed.
     pub error: Option<&'static str>,
+    /// What the function logged.
+    pub logs: Vec<wedge_runtime::GuestLog>,
+}
+
+impl HookRecord {
+    /// The function's name without its version.
+    pub fn function_name(&self) -> &str {
+        self.function
+            .rsplit_once('@')
+            .map_or(self.function.as_str(), |(name, _)| name)
+    }
 }
 
 /// The origin exchange, if there was one.

@@ -1,4 +1,5 @@
-//! `wedge`: scaffold, build and publish edge functions, move aliases, roll back, list.
+//! `wedge`: scaffold, build and publish edge functions, move aliases, deploy them to
+//! distributions, roll back, list, follow a node's logs, run everything locally.
 
 #![allow(
     clippy::print_stdout,
@@ -8,7 +9,10 @@
 
 mod bench;
 mod client;
+mod demo_origin;
+mod deploy;
 mod dev;
+mod logs;
 mod project;
 
 use std::path::PathBuf;
@@ -90,14 +94,63 @@ enum Command {
         #[arg(long = "secret", value_name = "KEY=VALUE")]
         secrets: Vec<String>,
     },
+    /// Attach a function (NAME@ALIAS or NAME@VERSION) to a hook of a distribution's behavior,
+    /// or create/replace distributions from a file (`--file`).
+    #[command(after_help = deploy::AFTER_HELP)]
+    Deploy {
+        /// NAME@ALIAS or NAME@VERSION.
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        function: Option<String>,
+        /// The distribution.
+        #[arg(long, short, required_unless_present = "file")]
+        distribution: Option<String>,
+        /// The behavior's path pattern, or `default`.
+        #[arg(long, short, default_value = "default")]
+        behavior: String,
+        /// The hook (default: the only one the version exports).
+        #[arg(long, short)]
+        event: Option<String>,
+        /// What a failure of the function does: fail, bypass or stale.
+        #[arg(long)]
+        on_error: Option<String>,
+        /// A distribution file: `[[distributions]]` entries as in a node config, or one
+        /// distribution with its `id` at the top level.
+        #[arg(long, short)]
+        file: Option<PathBuf>,
+    },
     /// Restore an earlier revision's state as a new revision.
     Rollback {
         /// The revision to restore (default: the one before the latest).
         #[arg(long)]
         to: Option<u64>,
     },
-    /// List functions with their versions and aliases, and the latest revision.
+    /// List functions (versions, aliases), distributions and nodes with their revision.
     Ls,
+    /// Print a node's recent access and function log lines; `--follow` keeps streaming.
+    Logs {
+        /// The node's admin URL.
+        #[arg(
+            long,
+            env = "WEDGE_NODE_ADMIN",
+            default_value = "http://127.0.0.1:9901"
+        )]
+        node: String,
+        /// Keep streaming new lines.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only lines involving this function.
+        #[arg(long)]
+        function: Option<String>,
+        /// Only requests with this status (`404`) or class (`5xx`).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only `access` or `function` lines.
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// How many recent lines to start with.
+        #[arg(long, default_value_t = 20)]
+        tail: usize,
+    },
     /// Cold-start benchmark of a component: compile, load from cache, and each hook invoked in
     /// fresh instances; p50/p90/p99 per phase and throughput.
     Bench {
@@ -107,10 +160,14 @@ enum Command {
         #[arg(long, default_value_t = 5000)]
         iterations: usize,
     },
-    /// Run a control plane, a node and a demo origin locally with this project deployed on
-    /// every hook it exports; rebuild and redeploy when its sources change.
+    /// Run a control plane, a node and demo origins locally with the functions deployed;
+    /// rebuild and redeploy when their sources change.
+    #[command(
+        after_help = "The path is one project (deployed on every hook it exports), or a \
+directory of projects with a distribution.toml saying where each goes, e.g. `wedge dev examples`."
+    )]
     Dev {
-        /// The project directory.
+        /// A project directory, or a directory of projects with a distribution.toml.
         #[arg(default_value = ".")]
         path: PathBuf,
         /// Deploy this component instead of building the project (no watching).
@@ -154,7 +211,7 @@ async fn main() -> ExitCode {
     }
 }
 
-fn spinner(message: &str, json: bool) -> ProgressBar {
+pub(crate) fn spinner(message: &str, json: bool) -> ProgressBar {
     if json {
         return ProgressBar::hidden();
     }
@@ -164,6 +221,22 @@ fn spinner(message: &str, json: bool) -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+/// A bar for an upload: bytes sent of the total, rate and time left.
+fn upload_bar(what: &str, json: bool) -> ProgressBar {
+    if json {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0).with_message(format!("uploading {what}"));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
     bar
 }
 
@@ -194,7 +267,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             });
         }
         Command::Build { path } => {
-            let component = project::build(path)?;
+            let bar = spinner("building", cli.json);
+            let component = project::build(path, &bar);
+            bar.finish_and_clear();
+            let component = component?;
             print(cli.json, &json!({"component": component}), || {
                 format!("built {}", component.display())
             });
@@ -202,7 +278,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Publish { path, file, name } => {
             let component = match file {
                 Some(file) => file.clone(),
-                None => project::build(path)?,
+                None => {
+                    let bar = spinner("building", cli.json);
+                    let built = project::build(path, &bar);
+                    bar.finish_and_clear();
+                    built?
+                }
             };
             let manifest = if name.is_none() || file.is_none() {
                 Some(project::Manifest::load(path)?)
@@ -220,19 +301,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             };
             let bytes = std::fs::read(&component)
                 .with_context(|| format!("reading {}", component.display()))?;
-            let bar = spinner(
-                &format!(
-                    "uploading {} ({} KiB)",
-                    component.display(),
-                    bytes.len() / 1024
-                ),
-                cli.json,
-            );
+            let bar = upload_bar(&component.display().to_string(), cli.json);
             let result = client()?
-                .call(
+                .send(
                     Method::POST,
                     &format!("/v1/functions/{name}/versions"),
-                    Bytes::from(bytes),
+                    client::Upload::with_progress(Bytes::from(bytes), bar.clone()),
                 )
                 .await;
             bar.finish_and_clear();
@@ -316,6 +390,55 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 )
             });
         }
+        Command::Deploy {
+            function,
+            distribution,
+            behavior,
+            event,
+            on_error,
+            file,
+        } => {
+            let client = client()?;
+            let answer = match (file, function, distribution) {
+                (Some(file), _, _) => deploy::apply_file(&client, file).await?,
+                (None, Some(function), Some(distribution)) => {
+                    deploy::attach(
+                        &client,
+                        &deploy::Attach {
+                            function,
+                            distribution,
+                            behavior,
+                            event: event.as_deref(),
+                            on_error: on_error.as_deref(),
+                        },
+                    )
+                    .await?
+                }
+                _ => anyhow::bail!("give FUNCTION@ALIAS with --distribution, or --file"),
+            };
+            print(cli.json, &answer, || deploy::human(&answer));
+        }
+        Command::Logs {
+            node,
+            follow,
+            function,
+            status,
+            kind,
+            tail,
+        } => {
+            logs::run(
+                node,
+                &logs::LogQuery {
+                    follow: *follow,
+                    function: function.as_deref(),
+                    status: status.as_deref(),
+                    kind: kind.as_deref(),
+                    tail: *tail,
+                },
+                cli.json,
+            )
+            .await?;
+        }
         Command::Rollback { to } => {
             let client = client()?;
             let to = match to {
@@ -346,7 +469,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             origin,
         } => {
             dev::run(dev::DevOptions {
-                project: path.clone(),
+                path: path.clone(),
                 file: file.clone(),
                 name: name.clone(),
                 port: *port,
@@ -365,9 +488,16 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             print(cli.json, &report, || bench::human(&report));
         }
         Command::Ls => {
-            let (_, listed) = client()?
+            let client = client()?;
+            let (_, mut listed) = client
                 .call(Method::GET, "/v1/functions", Bytes::new())
                 .await?;
+            let (_, distributions) = client
+                .call(Method::GET, "/v1/distributions", Bytes::new())
+                .await?;
+            let (_, nodes) = client.call(Method::GET, "/v1/nodes", Bytes::new()).await?;
+            listed["distributions"] = distributions["distributions"].clone();
+            listed["nodes"] = nodes["nodes"].clone();
             print(cli.json, &listed, || human_listing(&listed));
         }
     }
@@ -405,6 +535,26 @@ fn human_listing(listed: &Value) -> String {
         }
         for (alias, version) in function["aliases"].as_object().into_iter().flatten() {
             out.push_str(&format!("  @{alias} -> v{version}\n"));
+        }
+    }
+    if let Some(distributions) = listed["distributions"].as_object() {
+        out.push_str("distributions\n");
+        for (id, distribution) in distributions {
+            let source = distribution["source"].as_str().unwrap_or("");
+            out.push_str(&format!("  {id}\n"));
+            out.push_str(&deploy::summary(source));
+        }
+    }
+    if let Some(nodes) = listed["nodes"].as_object() {
+        out.push_str("nodes\n");
+        let now = wedge_control::model::now_ms();
+        for (id, node) in nodes {
+            let ago = now.saturating_sub(node["last_contact_ms"].as_u64().unwrap_or(0));
+            out.push_str(&format!(
+                "  {id:<20} revision {:<6} last contact {:.1}s ago\n",
+                node["revision"],
+                ago as f64 / 1000.0
+            ));
         }
     }
     out

@@ -1,8 +1,11 @@
 //! Function projects: `wedge init` scaffolds one, `wedge build` builds its component. A
 //! project is a Rust cdylib crate with a `wedge.toml` manifest naming the function.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+
+use indicatif::ProgressBar;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -15,6 +18,25 @@ const TARGET: &str = "wasm32-wasip2";
 #[serde(deny_unknown_fields)]
 pub(crate) struct Manifest {
     pub(crate) function: FunctionSection,
+    /// Limits `wedge dev` attaches the function with (the node's defaults otherwise).
+    #[serde(default)]
+    pub(crate) limits: LimitsSection,
+    /// Config values `wedge dev` sets on its alias (production values are set with
+    /// `wedge config`, secrets with `--secret`).
+    #[serde(default)]
+    pub(crate) config: std::collections::BTreeMap<String, String>,
+}
+
+/// `[limits]` of `wedge.toml`: the association keys of the node config.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) memory_mb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) fuel: Option<u64>,
 }
 
 /// `[function]` of `wedge.toml`.
@@ -65,7 +87,7 @@ pub(crate) fn init(dir: &Path, name: &str, sdk: &Path) -> anyhow::Result<PathBuf
     std::fs::write(
         root.join("wedge.toml"),
         format!(
-            "# The function's manifest: read by `wedge build` and `wedge publish`.\n[function]\nname = \"{name}\"\nhooks = [\"viewer-request\"]\n"
+            "# The function's manifest: read by `wedge build`, `wedge publish` and `wedge dev`.\n[function]\nname = \"{name}\"\nhooks = [\"viewer-request\"]\n\n# Limits `wedge dev` attaches it with (a node config sets them in production).\n[limits]\ntimeout_ms = 50\n# memory_mb = 16\n\n# Values the function reads with wedge_sdk::config::get, set on the `dev` alias by\n# `wedge dev`; in production: `wedge config {name} live KEY=VALUE`.\n[config]\n"
         ),
     )?;
     std::fs::write(
@@ -94,30 +116,64 @@ wedge_sdk::export!(Function: viewer_request);
     Ok(root)
 }
 
-/// Builds the project's component and returns its path.
-pub(crate) fn build(project: &Path) -> anyhow::Result<PathBuf> {
+/// Builds the project's component and returns its path. Progress (the crate being compiled
+/// and how many are done) goes to `bar`; compiler errors and warnings to stderr as usual.
+pub(crate) fn build(project: &Path, bar: &ProgressBar) -> anyhow::Result<PathBuf> {
     let manifest = Manifest::load(project)?;
     ensure_target()?;
-    let status = Command::new("cargo")
-        .args(["build", "--release", "--target", TARGET, "--manifest-path"])
+    let wanted = manifest.function.name.replace('-', "_");
+    let mut child = Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+            "--target",
+            TARGET,
+            "--manifest-path",
+        ])
         .arg(project.join("Cargo.toml"))
-        .status()
+        .stdout(Stdio::piped())
+        .spawn()
         .context("running cargo")?;
+    let mut component = None;
+    let mut compiled = 0_u64;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading cargo's output")?;
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if message["reason"] != "compiler-artifact" {
+                continue;
+            }
+            compiled += 1;
+            let crate_name = message["target"]["name"].as_str().unwrap_or("?");
+            bar.set_message(format!(
+                "building {} ({compiled} crates done, last {crate_name})",
+                manifest.function.name
+            ));
+            bar.tick();
+            let wasm = message["filenames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_str)
+                .find(|f| f.ends_with(".wasm"));
+            if let Some(wasm) = wasm.filter(|_| crate_name.replace('-', "_") == wanted) {
+                component = Some(PathBuf::from(wasm));
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
     if !status.success() {
         bail!("cargo build failed ({status})");
     }
-    let file = format!("{}.wasm", manifest.function.name.replace('-', "_"));
-    let path = project
-        .join("target")
-        .join(TARGET)
-        .join("release")
-        .join(&file);
-    if !path.exists() {
+    let Some(path) = component else {
         bail!(
-            "cargo succeeded but {} is missing (is the crate a cdylib named after the function?)",
-            path.display()
+            "cargo succeeded but built no {wanted}.wasm (is the crate a cdylib named after the function?)"
         );
-    }
+    };
     Ok(path)
 }
 

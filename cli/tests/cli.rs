@@ -265,7 +265,9 @@ async fn dev_runs_a_control_plane_a_node_and_an_origin_with_the_function_deploye
         }
     };
     assert_eq!(get("/hello").await, "hello from the edge");
-    assert_eq!(get("/page").await, "demo origin: GET /page\n");
+    let echo: serde_json::Value = serde_json::from_str(&get("/page").await).unwrap();
+    assert_eq!(echo["origin"], "main");
+    assert_eq!(echo["uri"], "/page");
     child.kill().unwrap();
     let _ = child.wait();
 }

@@ -9,6 +9,10 @@
 //! | GET | `/v1/functions` | read | functions, versions, aliases, config (secrets shown as `***`) |
 //! | PUT | `/v1/functions/{name}/aliases/{alias}` | admin | `{"version": N}` |
 //! | PUT | `/v1/functions/{name}/aliases/{alias}/config` | admin | `{"values": {..}, "secrets": {..}}` |
+//! | GET | `/v1/distributions` | read | distributions by id (their TOML) |
+//! | PUT | `/v1/distributions/{id}` | admin | create or replace (body: the TOML of one `[[distributions]]` entry) |
+//! | DELETE | `/v1/distributions/{id}` | admin | remove |
+//! | POST | `/v1/distributions/{id}/deploy` | admin | `{"behavior": "default"\|PATTERN, "event": HOOK, "function": NAME, "alias": A \| "version": N, "on_error": P}` |
 //! | POST | `/v1/rollback` | admin | `{"to": REVISION}` |
 //! | GET | `/v1/revisions/latest?after=N&wait_ms=M` | node | the newest revision past N, waiting up to M ms (204 if none) |
 //! | GET | `/v1/revisions/{n}` | node | one revision |
@@ -33,6 +37,8 @@ use crate::service::{Service, ServiceError};
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Largest JSON body.
 const MAX_JSON_BODY: usize = 64 * 1024;
+/// Largest distribution (TOML) body.
+const MAX_DISTRIBUTION_BODY: usize = 1024 * 1024;
 
 /// What the routes share.
 pub(crate) struct Api {
@@ -112,8 +118,12 @@ impl Api {
             (&Method::POST, ["v1", "functions", _, "versions"])
             | (&Method::PUT, ["v1", "functions", _, "aliases", _])
             | (&Method::PUT, ["v1", "functions", _, "aliases", _, "config"])
+            | (&Method::PUT | &Method::DELETE, ["v1", "distributions", _])
+            | (&Method::POST, ["v1", "distributions", _, "deploy"])
             | (&Method::POST, ["v1", "rollback"]) => Some(Role::Admin),
-            (&Method::GET, ["v1", "functions"] | ["v1", "nodes"]) => Some(Role::Read),
+            (&Method::GET, ["v1", "functions"] | ["v1", "nodes"] | ["v1", "distributions"]) => {
+                Some(Role::Read)
+            }
             (&Method::GET, ["v1", "revisions", _] | ["v1", "blobs", _]) => Some(Role::Node),
             _ => {
                 return error_reply(
@@ -143,6 +153,14 @@ impl Api {
             (_, ["v1", "functions", name, "aliases", alias]) => {
                 self.set_alias(name, alias, body).await
             }
+            (_, ["v1", "distributions"]) => self.distributions().await,
+            (&Method::PUT, ["v1", "distributions", id]) => self.put_distribution(id, body).await,
+            (_, ["v1", "distributions", id]) => self
+                .service
+                .delete_distribution(id)
+                .await
+                .map(revision_reply),
+            (_, ["v1", "distributions", id, "deploy"]) => self.deploy(id, body).await,
             (_, ["v1", "rollback"]) => self.rollback(body).await,
             (_, ["v1", "revisions", "latest"]) => self.latest(&query, node).await,
             (_, ["v1", "nodes"]) => Ok(self.nodes()),
@@ -243,6 +261,39 @@ impl Api {
         ))
     }
 
+    async fn distributions(&self) -> Result<Reply, ServiceError> {
+        let latest = self.service.latest().await?;
+        let (revision, distributions) = latest.map_or((0, Default::default()), |r| {
+            (r.number, r.state.distributions)
+        });
+        Ok(json_reply(
+            StatusCode::OK,
+            &json!({"revision": revision, "distributions": distributions}),
+        ))
+    }
+
+    async fn put_distribution(&self, id: &str, body: Incoming) -> Result<Reply, ServiceError> {
+        let bytes = Limited::new(body, MAX_DISTRIBUTION_BODY)
+            .collect()
+            .await
+            .map_err(|error| ServiceError::Invalid(format!("reading the body: {error}")))?
+            .to_bytes();
+        let source = std::str::from_utf8(&bytes)
+            .map_err(|_| ServiceError::Invalid("a distribution is UTF-8 TOML".into()))?;
+        self.service
+            .put_distribution(id, source)
+            .await
+            .map(revision_reply)
+    }
+
+    async fn deploy(&self, id: &str, body: Incoming) -> Result<Reply, ServiceError> {
+        let attachment: crate::distribution::Attachment = read_json(body).await?;
+        self.service
+            .deploy(id, &attachment)
+            .await
+            .map(revision_reply)
+    }
+
     async fn rollback(&self, body: Incoming) -> Result<Reply, ServiceError> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -339,6 +390,10 @@ impl Api {
         }
         Ok(reply)
     }
+}
+
+fn revision_reply(revision: crate::model::Revision) -> Reply {
+    json_reply(StatusCode::OK, &json!({"revision": revision.number}))
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result<T, ServiceError> {

@@ -1,6 +1,6 @@
 //! wedge-control: the wedge control plane (binary `wedge-control`).
 //!
-//! Stores immutable, content-addressed function versions and aliases, and records every
+//! Stores immutable, content-addressed function versions, aliases and distributions, and records every
 //! change as one numbered revision holding the whole resulting state; nodes follow the log
 //! (long poll) and fetch components by sha256. Storage sits behind two narrow traits
 //! ([`store::RevisionLog`], [`store::BlobStore`]) with an embedded default on local disk
@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod distribution;
 pub mod model;
 pub mod service;
 pub mod store;

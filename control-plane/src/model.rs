@@ -67,6 +67,18 @@ impl Function {
 pub struct State {
     /// Functions by name.
     pub functions: BTreeMap<String, Function>,
+    /// Distributions by id: the sites every node serves.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub distributions: BTreeMap<String, Distribution>,
+}
+
+/// A distribution: the TOML of one `[[distributions]]` entry of the node config (domains,
+/// origins, behaviors, function associations by alias or version), validated with the node's
+/// own parser before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// The TOML text.
+    pub source: String,
 }
 
 /// What one revision changed.
@@ -99,6 +111,27 @@ pub enum Change {
         alias: String,
         /// The keys now set.
         keys: Vec<String>,
+    },
+    /// A distribution was created or replaced.
+    PutDistribution {
+        /// Its id.
+        id: String,
+    },
+    /// A distribution was removed.
+    DeleteDistribution {
+        /// Its id.
+        id: String,
+    },
+    /// A function was attached to a hook of a distribution's behavior.
+    Deploy {
+        /// The distribution.
+        distribution: String,
+        /// The behavior's path pattern (`default` for the default behavior).
+        behavior: String,
+        /// The hook.
+        event: String,
+        /// `NAME@ALIAS` or `NAME@VERSION`.
+        function: String,
     },
     /// The state of an earlier revision was restored.
     Rollback {

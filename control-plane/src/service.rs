@@ -278,6 +278,52 @@ impl Service {
         self.append(base, change, state).await
     }
 
+    /// Creates or replaces distribution `id` from `source`, the TOML of one
+    /// `[[distributions]]` entry of the node config.
+    pub async fn put_distribution(&self, id: &str, source: &str) -> Result<Revision, ServiceError> {
+        let distribution = crate::distribution::normalise(id, source)?;
+        let _writer = self.writer.lock().await;
+        let (base, mut state) = self.current().await?;
+        state.distributions.insert(id.to_owned(), distribution);
+        let change = Change::PutDistribution { id: id.to_owned() };
+        self.append(base, change, state).await
+    }
+
+    /// Removes distribution `id`.
+    pub async fn delete_distribution(&self, id: &str) -> Result<Revision, ServiceError> {
+        let _writer = self.writer.lock().await;
+        let (base, mut state) = self.current().await?;
+        if state.distributions.remove(id).is_none() {
+            return Err(ServiceError::NotFound(format!("no distribution `{id}`")));
+        }
+        let change = Change::DeleteDistribution { id: id.to_owned() };
+        self.append(base, change, state).await
+    }
+
+    /// Attaches a function (by alias or version) to one hook of one behavior of distribution
+    /// `id`, replacing what that hook had.
+    pub async fn deploy(
+        &self,
+        id: &str,
+        attachment: &crate::distribution::Attachment,
+    ) -> Result<Revision, ServiceError> {
+        let _writer = self.writer.lock().await;
+        let (base, mut state) = self.current().await?;
+        let current = state
+            .distributions
+            .get(id)
+            .ok_or_else(|| ServiceError::NotFound(format!("no distribution `{id}`")))?;
+        let updated = crate::distribution::attach(id, current, attachment)?;
+        state.distributions.insert(id.to_owned(), updated);
+        let change = Change::Deploy {
+            distribution: id.to_owned(),
+            behavior: attachment.behavior.clone(),
+            event: attachment.event.clone(),
+            function: attachment.reference()?,
+        };
+        self.append(base, change, state).await
+    }
+
     /// Restores the state of revision `to` as a new revision.
     pub async fn rollback(&self, to: u64) -> Result<Revision, ServiceError> {
         let _writer = self.writer.lock().await;
@@ -300,6 +346,9 @@ impl Service {
         change: Change,
         state: State,
     ) -> Result<Revision, ServiceError> {
+        // Every stored state must be one the nodes can serve: distributions parse and every
+        // function they reference resolves to a version exporting the hook.
+        crate::distribution::check(&state)?;
         let log = Arc::clone(&self.log);
         let revision = blocking(move || log.append(base, change, state))
             .await

@@ -311,7 +311,7 @@ pub enum ConfigError {
 }
 
 /// Every function association of `distributions`, behaviors in order, default last.
-pub(crate) fn associations(
+pub fn associations(
     distributions: &[DistributionConfig],
 ) -> impl Iterator<Item = &AssociationConfig> {
     distributions
@@ -337,6 +337,25 @@ impl NodeConfig {
             source,
         })?;
         Self::parse(&text, path)
+    }
+
+    /// Validates one distribution as stored by the control plane: the TOML of a single
+    /// `[[distributions]]` entry (`id`, `domains`, `origins`, `behaviors`,
+    /// `default_behavior`), whose functions are control-plane references (`NAME@ALIAS`,
+    /// `NAME@VERSION`, the `control:` prefix optional) and which names no local files. `label`
+    /// stands for the file name in errors; `fuel_metering` is the runtime setting that the
+    /// `fuel` limits are checked against.
+    pub fn parse_distribution(
+        text: &str,
+        label: &str,
+        fuel_metering: bool,
+    ) -> Result<DistributionConfig, ConfigError> {
+        let raw: raw::RawDistribution =
+            toml::from_str(text).map_err(|error| ConfigError::Syntax {
+                file: PathBuf::from(label),
+                message: error.to_string().trim_end().replace('\n', "\n  "),
+            })?;
+        validate::validate_remote(raw, Path::new(label), fuel_metering)
     }
 
     /// Validates config text as if read from `path` (which anchors relative paths).

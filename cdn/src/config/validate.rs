@@ -18,6 +18,9 @@ use super::*;
 struct Checker<'a> {
     file: &'a Path,
     dir: PathBuf,
+    /// A distribution from the control plane: it may not name local files, and its functions
+    /// are control-plane references with or without the `control:` prefix.
+    remote: bool,
 }
 
 impl Checker<'_> {
@@ -74,7 +77,11 @@ impl Checker<'_> {
 
 pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, ConfigError> {
     let dir = file.parent().map(Path::to_owned).unwrap_or_default();
-    let check = Checker { file, dir };
+    let check = Checker {
+        file,
+        dir,
+        remote: false,
+    };
 
     let node_id = raw
         .node
@@ -194,10 +201,10 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
 
     let runtime = runtime_config(&check, &raw)?;
 
-    if raw.distributions.is_empty() {
+    if raw.distributions.is_empty() && raw.control_plane.is_none() {
         return Err(check.invalid(
             "distributions",
-            "at least one [[distributions]] entry is required",
+            "at least one [[distributions]] entry is required (or a [control_plane] to take them from)",
         ));
     }
     let mut ids = HashSet::new();
@@ -283,6 +290,21 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         distributions,
         control_plane,
     })
+}
+
+/// Validates one distribution as the control plane stores it: the TOML of one
+/// `[[distributions]]` entry. `label` names it in errors.
+pub(super) fn validate_remote(
+    raw: RawDistribution,
+    label: &Path,
+    fuel_metering: bool,
+) -> Result<DistributionConfig, ConfigError> {
+    let check = Checker {
+        file: label,
+        dir: PathBuf::new(),
+        remote: true,
+    };
+    validate_distribution(&check, "distribution", raw, fuel_metering)
 }
 
 fn runtime_config(check: &Checker<'_>, raw: &RawConfig) -> Result<RuntimeConfig, ConfigError> {
@@ -426,6 +448,12 @@ fn validate_origin(
         return Err(check.invalid(
             format!("{key}.total_timeout_ms"),
             "must not be below first_byte_timeout_ms",
+        ));
+    }
+    if check.remote && raw.ca_file.is_some() {
+        return Err(check.invalid(
+            format!("{key}.ca_file"),
+            "a control-plane distribution cannot name files on the nodes; use a public CA",
         ));
     }
     Ok(OriginConfig {
@@ -579,7 +607,11 @@ fn validate_association(
             "expected the path of a .wasm component",
         ));
     }
-    let function = match raw.function.strip_prefix("control:") {
+    let published = raw
+        .function
+        .strip_prefix("control:")
+        .or(check.remote.then_some(raw.function.as_str()));
+    let function = match published {
         Some(published) => {
             let Some((name, selector)) = published
                 .split_once('@')
@@ -588,7 +620,7 @@ fn validate_association(
                 return Err(check.invalid(
                     format!("{key}.function"),
                     format!(
-                        "`{}`: expected control:NAME@ALIAS or control:NAME@VERSION",
+                        "`{}`: expected [control:]NAME@ALIAS or [control:]NAME@VERSION",
                         raw.function
                     ),
                 ));
