@@ -522,3 +522,196 @@ async fn alias_config_keeps_secrets_out_of_listings_and_from_read_tokens() {
         400
     );
 }
+
+/// A distribution with one behavior and the default one, `functions` for the default.
+fn site(functions: &str) -> String {
+    format!(
+        "domains = [\"www.example\"]\n[origins.app]\nurl = \"http://127.0.0.1:9\"\n[[behaviors]]\npath = \"/api/*\"\norigin = \"app\"\n[default_behavior]\norigin = \"app\"\n{functions}"
+    )
+}
+
+#[tokio::test]
+async fn distributions_are_validated_versioned_deployed_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let addr = control.address();
+    let put = |id: &str, token: &str, body: String| {
+        let path = format!("/v1/distributions/{id}");
+        let token = token.to_owned();
+        async move { call(addr, Method::PUT, &path, Some(&token), body).await }
+    };
+    let hello_live =
+        "[[default_behavior.functions]]\nevent = \"viewer-request\"\nfunction = \"hello@live\"\n";
+
+    // Refused with the reason: bad TOML, a bad key, a function that is not published.
+    let syntax = put("www", ADMIN, "domains = [".into()).await;
+    assert_eq!(syntax.status, 400);
+    assert!(
+        syntax.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("distribution `www`")
+    );
+    let unknown = put("www", ADMIN, format!("{}\ncolour = 1\n", site(""))).await;
+    assert_eq!(unknown.status, 400, "{:?}", unknown.json());
+    assert!(unknown.json()["error"].as_str().unwrap().contains("colour"));
+    let file_origin = put(
+        "www",
+        ADMIN,
+        site("").replace("url = ", "ca_file = \"/x\"\nurl = "),
+    )
+    .await;
+    assert!(
+        file_origin.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("ca_file")
+    );
+    let unpublished = put("www", ADMIN, site(hello_live)).await;
+    assert_eq!(unpublished.status, 400);
+    assert!(
+        unpublished.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no function `hello`")
+    );
+    assert_eq!(put("www", READ, site("")).await.status, 403);
+    assert_eq!(
+        call(addr, Method::PUT, "/v1/distributions/www", None, site(""))
+            .await
+            .status,
+        401
+    );
+
+    // Publish, alias, then the distribution goes in as one revision.
+    call(
+        addr,
+        Method::POST,
+        "/v1/functions/hello/versions",
+        Some(ADMIN),
+        fixtures::bytes(fixtures::HELLO),
+    )
+    .await;
+    call(
+        addr,
+        Method::PUT,
+        "/v1/functions/hello/aliases/live",
+        Some(ADMIN),
+        r#"{"version": 1}"#,
+    )
+    .await;
+    let created = put("www", ADMIN, site(hello_live)).await;
+    assert_eq!(created.status, 200, "{:?}", created.json());
+    let created_at = created.json()["revision"].as_u64().unwrap();
+    let listed = call(addr, Method::GET, "/v1/distributions", Some(READ), "")
+        .await
+        .json();
+    assert!(
+        listed["distributions"]["www"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("id = \"www\"")
+    );
+
+    // An alias may not move to a version that does not export the hook the site uses.
+    call(
+        addr,
+        Method::POST,
+        "/v1/functions/hello/versions",
+        Some(ADMIN),
+        fixtures::bytes(fixtures::examples::CACHE_CONTROL),
+    )
+    .await;
+    let broken = call(
+        addr,
+        Method::PUT,
+        "/v1/functions/hello/aliases/live",
+        Some(ADMIN),
+        r#"{"version": 2}"#,
+    )
+    .await;
+    assert_eq!(broken.status, 400);
+    assert!(
+        broken.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("exports only"),
+        "{:?}",
+        broken.json()
+    );
+
+    // Deploy: attach version 2 to origin-response of /api/*; the wrong hook is refused.
+    let deploy = |body: &'static str| async move {
+        call(
+            addr,
+            Method::POST,
+            "/v1/distributions/www/deploy",
+            Some(ADMIN),
+            body,
+        )
+        .await
+    };
+    let attached = deploy(
+        r#"{"behavior": "/api/*", "event": "origin-response", "function": "hello", "version": 2}"#,
+    )
+    .await;
+    assert_eq!(attached.status, 200, "{:?}", attached.json());
+    let wrong_hook = deploy(
+        r#"{"behavior": "/api/*", "event": "viewer-request", "function": "hello", "version": 2}"#,
+    )
+    .await;
+    assert_eq!(wrong_hook.status, 400);
+    let no_behavior = deploy(
+        r#"{"behavior": "/nope/*", "event": "origin-response", "function": "hello", "version": 2}"#,
+    )
+    .await;
+    assert_eq!(no_behavior.status, 400);
+    let latest = call(addr, Method::GET, "/v1/revisions/latest", Some(NODE), "")
+        .await
+        .json();
+    assert_eq!(latest["change"]["kind"], "deploy");
+    assert!(
+        latest["state"]["distributions"]["www"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("hello@2")
+    );
+
+    // Deleting is a revision too, and rollback brings the site back as it was created.
+    let deleted = call(
+        addr,
+        Method::DELETE,
+        "/v1/distributions/www",
+        Some(ADMIN),
+        "",
+    )
+    .await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(
+        call(
+            addr,
+            Method::DELETE,
+            "/v1/distributions/www",
+            Some(ADMIN),
+            ""
+        )
+        .await
+        .status,
+        404
+    );
+    let body = format!("{{\"to\": {created_at}}}");
+    assert_eq!(
+        call(addr, Method::POST, "/v1/rollback", Some(ADMIN), body)
+            .await
+            .status,
+        200
+    );
+    let restored = call(addr, Method::GET, "/v1/distributions", Some(READ), "")
+        .await
+        .json();
+    let source = restored["distributions"]["www"]["source"].as_str().unwrap();
+    assert!(
+        source.contains("hello@live") && !source.contains("hello@2"),
+        "{source}"
+    );
+}
