@@ -44,8 +44,15 @@ fn start_dev() -> Dev {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut control, mut token) = (String::new(), String::new());
+    let stdout = child.stdout.take().unwrap();
+    // From here on the guard kills and reaps it, whatever happens.
+    let mut dev = Dev {
+        child,
+        node: SocketAddr::from(([127, 0, 0, 1], 0)),
+        control: String::new(),
+        token: String::new(),
+    };
+    let mut lines = BufReader::new(stdout).lines();
     loop {
         let line = lines
             .next()
@@ -53,22 +60,17 @@ fn start_dev() -> Dev {
             .unwrap();
         if let Some(rest) = line.split_once("WEDGE_CONTROL_URL=").map(|(_, r)| r) {
             let (url, rest) = rest.split_once(' ').unwrap();
-            control = url.to_owned();
-            token = rest
+            dev.control = url.to_owned();
+            dev.token = rest
                 .trim_start_matches("WEDGE_TOKEN=")
                 .trim_end_matches(')')
                 .to_owned();
         }
         if let Some(url) = line.strip_prefix("serving on http://") {
-            let node = url.parse().unwrap();
+            dev.node = url.parse().unwrap();
             // Keep draining its output so it never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines.by_ref() {});
-            return Dev {
-                child,
-                node,
-                control,
-                token,
-            };
+            return dev;
         }
     }
 }
