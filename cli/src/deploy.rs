@@ -15,6 +15,7 @@ Examples:
   wedge deploy --file site.toml
   wedge deploy hello@live --distribution www --event viewer-request
   wedge deploy auth@3 -d www -b '/api/*' -e viewer-request --on-error fail
+  wedge deploy --detach -d www -b '/api/*' -e viewer-request
 
 A distribution file holds [[distributions]] entries exactly as in a node config (id, domains,
 origins, behaviors, default_behavior); functions are referenced as NAME@ALIAS or NAME@VERSION.";
@@ -69,6 +70,22 @@ pub(crate) async fn attach(client: &Client, request: &Attach<'_>) -> anyhow::Res
             "event": event,
             "function": format!("{name}@{selector}"),
         }],
+    }))
+}
+
+/// Removes the function on `event` of `behavior`.
+pub(crate) async fn detach(
+    client: &Client,
+    distribution: &str,
+    behavior: &str,
+    event: &str,
+) -> anyhow::Result<Value> {
+    let body = json!({"behavior": behavior, "event": event});
+    let path = format!("/v1/distributions/{distribution}/detach");
+    let (_, answer) = client.call(Method::POST, &path, body.to_string()).await?;
+    Ok(json!({
+        "revision": answer["revision"],
+        "detached": [{"distribution": distribution, "behavior": behavior, "event": event}],
     }))
 }
 
@@ -164,6 +181,21 @@ fn split(text: &str) -> anyhow::Result<Vec<(String, String)>> {
 
 /// The human answer of a deploy.
 pub(crate) fn human(answer: &Value) -> String {
+    if let Some(detached) = answer["detached"].as_array() {
+        return detached
+            .iter()
+            .map(|d| {
+                format!(
+                    "removed the {} function of {} behavior {} (revision {})",
+                    d["event"].as_str().unwrap_or("?"),
+                    d["distribution"].as_str().unwrap_or("?"),
+                    d["behavior"].as_str().unwrap_or("?"),
+                    answer["revision"]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
     if let Some(deployed) = answer["deployed"].as_array() {
         return deployed
             .iter()

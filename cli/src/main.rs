@@ -95,12 +95,15 @@ enum Command {
         secrets: Vec<String>,
     },
     /// Attach a function (NAME@ALIAS or NAME@VERSION) to a hook of a distribution's behavior,
-    /// or create/replace distributions from a file (`--file`).
+    /// remove one (`--detach`), or create/replace distributions from a file (`--file`).
     #[command(after_help = deploy::AFTER_HELP)]
     Deploy {
         /// NAME@ALIAS or NAME@VERSION.
-        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        #[arg(required_unless_present_any = ["file", "detach"], conflicts_with_all = ["file", "detach"])]
         function: Option<String>,
+        /// Remove the function on `--event` of the behavior instead.
+        #[arg(long, requires_all = ["distribution", "event"], conflicts_with = "file")]
+        detach: bool,
         /// The distribution.
         #[arg(long, short, required_unless_present = "file")]
         distribution: Option<String>,
@@ -392,6 +395,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Deploy {
             function,
+            detach,
             distribution,
             behavior,
             event,
@@ -401,6 +405,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             let client = client()?;
             let answer = match (file, function, distribution) {
                 (Some(file), _, _) => deploy::apply_file(&client, file).await?,
+                (None, None, Some(distribution)) if *detach => {
+                    let event = event.as_deref().context("--detach needs --event")?;
+                    deploy::detach(&client, distribution, behavior, event).await?
+                }
                 (None, Some(function), Some(distribution)) => {
                     deploy::attach(
                         &client,

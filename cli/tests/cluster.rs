@@ -245,6 +245,24 @@ async fn publish_deploy_move_roll_back_and_survive_the_control_plane_on_two_node
         );
     }
 
+    // Detaching the function leaves the site serving without it; rolling back brings it back.
+    let out = wedge(
+        cp,
+        &["deploy", "--detach", "-d", "www", "-e", "viewer-request"],
+    )
+    .await;
+    assert!(out.contains("removed the viewer-request function"), "{out}");
+    until_all(&nodes, "the site without a function", |body| {
+        serde_json::from_str::<Value>(body).is_ok_and(|v| v["x-hello"].is_null())
+    })
+    .await;
+    let out = wedge(cp, &["rollback", "--to", &latest.to_string()]).await;
+    assert!(
+        out.contains(&format!("restored revision {latest}")),
+        "{out}"
+    );
+    until_all(&nodes, "version 1 again", added_header).await;
+
     // The control plane goes away: both nodes keep serving what they had.
     control.shutdown().await;
     for node in nodes {
@@ -253,7 +271,7 @@ async fn publish_deploy_move_roll_back_and_survive_the_control_plane_on_two_node
     // A node restarted while it is away serves from its disk at once.
     first.shutdown().await;
     let restarted = start_node(dir.path(), "edge-1", cp).await;
-    assert_eq!(restarted.applied_revision(), latest);
+    assert_eq!(restarted.applied_revision(), latest + 2);
     assert!(added_header(&get(restarted.listeners()[0], "/hello").await));
     restarted.shutdown().await;
     second.shutdown().await;

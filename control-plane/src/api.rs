@@ -13,6 +13,7 @@
 //! | PUT | `/v1/distributions/{id}` | admin | create or replace (body: the TOML of one `[[distributions]]` entry) |
 //! | DELETE | `/v1/distributions/{id}` | admin | remove |
 //! | POST | `/v1/distributions/{id}/deploy` | admin | `{"behavior": "default"\|PATTERN, "event": HOOK, "function": NAME, "alias": A \| "version": N, "on_error": P}` |
+//! | POST | `/v1/distributions/{id}/detach` | admin | `{"behavior": "default"\|PATTERN, "event": HOOK}` |
 //! | POST | `/v1/rollback` | admin | `{"to": REVISION}` |
 //! | GET | `/v1/revisions/latest?after=N&wait_ms=M` | node | the newest revision past N, waiting up to M ms (204 if none) |
 //! | GET | `/v1/revisions/{n}` | node | one revision |
@@ -119,7 +120,7 @@ impl Api {
             | (&Method::PUT, ["v1", "functions", _, "aliases", _])
             | (&Method::PUT, ["v1", "functions", _, "aliases", _, "config"])
             | (&Method::PUT | &Method::DELETE, ["v1", "distributions", _])
-            | (&Method::POST, ["v1", "distributions", _, "deploy"])
+            | (&Method::POST, ["v1", "distributions", _, "deploy" | "detach"])
             | (&Method::POST, ["v1", "rollback"]) => Some(Role::Admin),
             (&Method::GET, ["v1", "functions"] | ["v1", "nodes"] | ["v1", "distributions"]) => {
                 Some(Role::Read)
@@ -161,6 +162,7 @@ impl Api {
                 .await
                 .map(revision_reply),
             (_, ["v1", "distributions", id, "deploy"]) => self.deploy(id, body).await,
+            (_, ["v1", "distributions", id, "detach"]) => self.detach(id, body).await,
             (_, ["v1", "rollback"]) => self.rollback(body).await,
             (_, ["v1", "revisions", "latest"]) => self.latest(&query, node).await,
             (_, ["v1", "nodes"]) => Ok(self.nodes()),
@@ -290,6 +292,14 @@ impl Api {
         let attachment: crate::distribution::Attachment = read_json(body).await?;
         self.service
             .deploy(id, &attachment)
+            .await
+            .map(revision_reply)
+    }
+
+    async fn detach(&self, id: &str, body: Incoming) -> Result<Reply, ServiceError> {
+        let detachment: crate::distribution::Detachment = read_json(body).await?;
+        self.service
+            .detach(id, &detachment)
             .await
             .map(revision_reply)
     }

@@ -132,6 +132,17 @@ impl Attachment {
     }
 }
 
+/// Which hook of which behavior `detach` empties.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Detachment {
+    /// The behavior's path pattern, or `default`.
+    #[serde(default = "default_behavior")]
+    pub behavior: String,
+    /// The hook.
+    pub event: String,
+}
+
 /// `distribution` with `attachment` in place of whatever its behavior had on that hook.
 pub(crate) fn attach(
     id: &str,
@@ -139,14 +150,56 @@ pub(crate) fn attach(
     attachment: &Attachment,
 ) -> Result<Distribution, ServiceError> {
     let reference = attachment.reference()?;
+    edit_functions(id, distribution, &attachment.behavior, |functions| {
+        functions.retain(|entry| event_of(entry) != Some(attachment.event.as_str()));
+        let mut entry = toml::Table::new();
+        entry.insert("event".into(), attachment.event.clone().into());
+        entry.insert("function".into(), reference.into());
+        if let Some(on_error) = &attachment.on_error {
+            entry.insert("on_error".into(), on_error.clone().into());
+        }
+        functions.push(toml::Value::Table(entry));
+        Ok(())
+    })
+}
+
+/// `distribution` without the function its behavior had on the hook of `detachment`.
+pub(crate) fn detach(
+    id: &str,
+    distribution: &Distribution,
+    detachment: &Detachment,
+) -> Result<Distribution, ServiceError> {
+    edit_functions(id, distribution, &detachment.behavior, |functions| {
+        let before = functions.len();
+        functions.retain(|entry| event_of(entry) != Some(detachment.event.as_str()));
+        if functions.len() == before {
+            return Err(ServiceError::Invalid(format!(
+                "distribution {id}: behavior `{}` has nothing on {}",
+                detachment.behavior, detachment.event
+            )));
+        }
+        Ok(())
+    })
+}
+
+fn event_of(entry: &toml::Value) -> Option<&str> {
+    entry.get("event").and_then(toml::Value::as_str)
+}
+
+/// Applies `edit` to the `functions` list of behavior `pattern` and serialises the result.
+fn edit_functions(
+    id: &str,
+    distribution: &Distribution,
+    pattern: &str,
+    edit: impl FnOnce(&mut Vec<toml::Value>) -> Result<(), ServiceError>,
+) -> Result<Distribution, ServiceError> {
     let mut table: toml::Table = distribution
         .source
         .parse()
         .map_err(|error| ServiceError::Invalid(format!("stored distribution {id}: {error}")))?;
-    let behavior = find_behavior(&mut table, &attachment.behavior).ok_or_else(|| {
+    let behavior = find_behavior(&mut table, pattern).ok_or_else(|| {
         ServiceError::Invalid(format!(
-            "distribution {id} has no behavior `{}` (use `default` or one of its path patterns)",
-            attachment.behavior
+            "distribution {id} has no behavior `{pattern}` (use `default` or one of its path patterns)"
         ))
     })?;
     let functions = behavior
@@ -154,20 +207,10 @@ pub(crate) fn attach(
         .or_insert_with(|| toml::Value::Array(Vec::new()));
     let toml::Value::Array(functions) = functions else {
         return Err(ServiceError::Invalid(format!(
-            "distribution {id}: `functions` of behavior `{}` is not a list",
-            attachment.behavior
+            "distribution {id}: `functions` of behavior `{pattern}` is not a list"
         )));
     };
-    functions.retain(|entry| {
-        entry.get("event").and_then(toml::Value::as_str) != Some(attachment.event.as_str())
-    });
-    let mut entry = toml::Table::new();
-    entry.insert("event".into(), attachment.event.clone().into());
-    entry.insert("function".into(), reference.into());
-    if let Some(on_error) = &attachment.on_error {
-        entry.insert("on_error".into(), on_error.clone().into());
-    }
-    functions.push(toml::Value::Table(entry));
+    edit(functions)?;
     let source = toml::to_string(&table)
         .map_err(|error| ServiceError::Invalid(format!("distribution {id}: {error}")))?;
     Ok(Distribution { source })
@@ -233,5 +276,14 @@ origin = "app"
         let default = attach("www", &stored, &attachment("a", "default")).unwrap();
         let parsed = NodeConfig::parse_distribution(&default.source, "test", false).unwrap();
         assert_eq!(parsed.default_behavior.functions.len(), 1);
+
+        let detachment = Detachment {
+            behavior: "/api/*".into(),
+            event: "viewer-request".into(),
+        };
+        let detached = detach("www", &twice, &detachment).unwrap();
+        let parsed = NodeConfig::parse_distribution(&detached.source, "test", false).unwrap();
+        assert!(parsed.behaviors[0].functions.is_empty());
+        assert!(detach("www", &detached, &detachment).is_err());
     }
 }

@@ -133,6 +133,15 @@ pub enum Change {
         /// `NAME@ALIAS` or `NAME@VERSION`.
         function: String,
     },
+    /// The function on a hook of a distribution's behavior was removed.
+    Detach {
+        /// The distribution.
+        distribution: String,
+        /// The behavior's path pattern (`default` for the default behavior).
+        behavior: String,
+        /// The hook.
+        event: String,
+    },
     /// The state of an earlier revision was restored.
     Rollback {
         /// The revision restored.

@@ -324,6 +324,28 @@ impl Service {
         self.append(base, change, state).await
     }
 
+    /// Removes the function on one hook of one behavior of distribution `id`.
+    pub async fn detach(
+        &self,
+        id: &str,
+        detachment: &crate::distribution::Detachment,
+    ) -> Result<Revision, ServiceError> {
+        let _writer = self.writer.lock().await;
+        let (base, mut state) = self.current().await?;
+        let current = state
+            .distributions
+            .get(id)
+            .ok_or_else(|| ServiceError::NotFound(format!("no distribution `{id}`")))?;
+        let updated = crate::distribution::detach(id, current, detachment)?;
+        state.distributions.insert(id.to_owned(), updated);
+        let change = Change::Detach {
+            distribution: id.to_owned(),
+            behavior: detachment.behavior.clone(),
+            event: detachment.event.clone(),
+        };
+        self.append(base, change, state).await
+    }
+
     /// Restores the state of revision `to` as a new revision.
     pub async fn rollback(&self, to: u64) -> Result<Revision, ServiceError> {
         let _writer = self.writer.lock().await;

@@ -13,8 +13,13 @@ struct AbTesting;
 
 /// The cookie that keeps a viewer in its bucket.
 const COOKIE: &str = "ab-bucket";
-/// Marks a request whose viewer had no bucket yet, for viewer-response.
-const NEW_VIEWER: &str = "x-ab-new";
+
+/// The bucket the viewer's cookie names, if it names a valid one.
+fn cookie_bucket(request: &Request) -> Option<&str> {
+    request
+        .cookie(COOKIE)
+        .filter(|bucket| matches!(*bucket, "a" | "b"))
+}
 
 /// FNV-1a: a small, stable hash to spread request ids over 0..100.
 fn percentile(text: &str) -> u32 {
@@ -26,11 +31,7 @@ fn percentile(text: &str) -> u32 {
 
 impl ViewerRequest for AbTesting {
     fn viewer_request(mut request: Request) -> Result<RequestAction, Error> {
-        let existing = request
-            .cookie(COOKIE)
-            .filter(|bucket| matches!(*bucket, "a" | "b"))
-            .map(str::to_owned);
-        let headers_new = existing.is_none();
+        let existing = cookie_bucket(&request).map(str::to_owned);
         let bucket = existing.unwrap_or_else(|| {
             let share: u32 = config::get("b_percent")
                 .and_then(|v| v.parse().ok())
@@ -38,13 +39,7 @@ impl ViewerRequest for AbTesting {
             let request_id = wedge_sdk::context::current().request_id;
             if percentile(&request_id) < share { "b" } else { "a" }.to_owned()
         });
-        let headers = request.headers_mut();
-        headers.set("x-ab-bucket", &bucket);
-        if headers_new {
-            headers.set(NEW_VIEWER, "1");
-        } else {
-            headers.remove(NEW_VIEWER);
-        }
+        request.headers_mut().set("x-ab-bucket", &bucket);
         Ok(RequestAction::Continue(request))
     }
 }
@@ -55,7 +50,9 @@ impl ViewerResponse for AbTesting {
             return Ok(response);
         };
         let headers = response.headers_mut();
-        if request.headers().contains(NEW_VIEWER) {
+        // The viewer's own cookie header is still on the request: no valid bucket there means
+        // a new viewer, who gets the sticky cookie.
+        if cookie_bucket(&request).is_none() {
             headers.append(
                 "set-cookie",
                 format!("{COOKIE}={bucket}; Path=/; Max-Age=2592000; SameSite=Lax; Secure"),
