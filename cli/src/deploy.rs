@@ -108,12 +108,7 @@ async fn only_hook(client: &Client, name: &str, selector: &str) -> anyhow::Resul
         .flatten()
         .find(|v| v["number"].as_u64() == Some(number))
         .with_context(|| format!("function `{name}` has no version {number}"))?;
-    let hooks: Vec<&str> = version["hooks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let hooks: Vec<&str> = crate::strings(&version["hooks"]);
     match hooks.as_slice() {
         [hook] => Ok((*hook).to_owned()),
         _ => bail!(
@@ -181,43 +176,36 @@ fn split(text: &str) -> anyhow::Result<Vec<(String, String)>> {
 
 /// The human answer of a deploy.
 pub(crate) fn human(answer: &Value) -> String {
-    if let Some(detached) = answer["detached"].as_array() {
-        return detached
+    let field = |entry: &Value, key: &str| entry[key].as_str().unwrap_or("?").to_owned();
+    let lines = |key: &str, line: &dyn Fn(&Value) -> String| -> Option<String> {
+        let entries = answer[key].as_array()?;
+        let text: Vec<String> = entries
             .iter()
-            .map(|d| {
-                format!(
-                    "removed the {} function of {} behavior {} (revision {})",
-                    d["event"].as_str().unwrap_or("?"),
-                    d["distribution"].as_str().unwrap_or("?"),
-                    d["behavior"].as_str().unwrap_or("?"),
-                    answer["revision"]
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
+            .map(|entry| format!("{} (revision {})", line(entry), answer["revision"]))
+            .collect();
+        Some(text.join("\n"))
+    };
+    let detached = lines("detached", &|d| {
+        format!(
+            "removed the {} function of {} behavior {}",
+            field(d, "event"),
+            field(d, "distribution"),
+            field(d, "behavior")
+        )
+    });
+    let deployed = lines("deployed", &|d| {
+        format!(
+            "deployed {} on {} of {} behavior {}",
+            field(d, "function"),
+            field(d, "event"),
+            field(d, "distribution"),
+            field(d, "behavior")
+        )
+    });
+    if let Some(text) = detached.or(deployed) {
+        return text;
     }
-    if let Some(deployed) = answer["deployed"].as_array() {
-        return deployed
-            .iter()
-            .map(|d| {
-                format!(
-                    "deployed {} on {} of {} behavior {} (revision {})",
-                    d["function"].as_str().unwrap_or("?"),
-                    d["event"].as_str().unwrap_or("?"),
-                    d["distribution"].as_str().unwrap_or("?"),
-                    d["behavior"].as_str().unwrap_or("?"),
-                    answer["revision"]
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-    }
-    let ids: Vec<&str> = answer["distributions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let ids: Vec<&str> = crate::strings(&answer["distributions"]);
     format!(
         "applied distributions {} (revision {})",
         ids.join(", "),

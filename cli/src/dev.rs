@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::client::Client;
 use crate::demo_origin;
@@ -278,11 +278,8 @@ async fn publish(
     let version = published["version"]["number"]
         .as_u64()
         .context("no version in the answer")?;
-    let hooks = published["version"]["hooks"]
-        .as_array()
+    let hooks = crate::strings(&published["version"]["hooks"])
         .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
         .map(str::to_owned)
         .collect();
     let body = json!({ "version": version }).to_string();

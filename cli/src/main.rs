@@ -227,6 +227,16 @@ pub(crate) fn spinner(message: &str, json: bool) -> ProgressBar {
     bar
 }
 
+/// The strings of a JSON array (nothing for anything else).
+pub(crate) fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 /// A bar for an upload: bytes sent of the total, rate and time left.
 fn upload_bar(what: &str, json: bool) -> ProgressBar {
     if json {
@@ -314,11 +324,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 .await;
             bar.finish_and_clear();
             let (status, published) = result?;
-            let exported: Vec<String> = published["version"]["hooks"]
-                .as_array()
+            let exported: Vec<String> = strings(&published["version"]["hooks"])
                 .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect();
             print(cli.json, &published, || {
@@ -527,12 +534,7 @@ fn human_listing(listed: &Value) -> String {
         out.push_str(&format!("{name}\n"));
         for version in function["versions"].as_array().into_iter().flatten() {
             let digest = version["digest"].as_str().unwrap_or("");
-            let hooks: Vec<&str> = version["hooks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let hooks: Vec<&str> = strings(&version["hooks"]);
             out.push_str(&format!(
                 "  v{:<4} {}  {:>8} B  {}\n",
                 version["number"],

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, watch};
 use wedge_runtime::{Allocation, FunctionOptions, Runtime, RuntimeConfig};
 
-use crate::model::{AliasConfig, Change, Revision, State, Version, now_ms};
+use crate::model::{AliasConfig, Change, Distribution, Revision, State, Version, now_ms};
 use crate::store::{AppendError, BlobStore, RevisionLog, StoreError};
 
 /// Why an operation was refused.
@@ -307,21 +307,16 @@ impl Service {
         id: &str,
         attachment: &crate::distribution::Attachment,
     ) -> Result<Revision, ServiceError> {
-        let _writer = self.writer.lock().await;
-        let (base, mut state) = self.current().await?;
-        let current = state
-            .distributions
-            .get(id)
-            .ok_or_else(|| ServiceError::NotFound(format!("no distribution `{id}`")))?;
-        let updated = crate::distribution::attach(id, current, attachment)?;
-        state.distributions.insert(id.to_owned(), updated);
         let change = Change::Deploy {
             distribution: id.to_owned(),
             behavior: attachment.behavior.clone(),
             event: attachment.event.clone(),
             function: attachment.reference()?,
         };
-        self.append(base, change, state).await
+        self.edit_distribution(id, change, |current| {
+            crate::distribution::attach(id, current, attachment)
+        })
+        .await
     }
 
     /// Removes the function on one hook of one behavior of distribution `id`.
@@ -330,19 +325,32 @@ impl Service {
         id: &str,
         detachment: &crate::distribution::Detachment,
     ) -> Result<Revision, ServiceError> {
+        let change = Change::Detach {
+            distribution: id.to_owned(),
+            behavior: detachment.behavior.clone(),
+            event: detachment.event.clone(),
+        };
+        self.edit_distribution(id, change, |current| {
+            crate::distribution::detach(id, current, detachment)
+        })
+        .await
+    }
+
+    /// Replaces distribution `id` with what `edit` makes of it, recorded as `change`.
+    async fn edit_distribution(
+        &self,
+        id: &str,
+        change: Change,
+        edit: impl FnOnce(&Distribution) -> Result<Distribution, ServiceError>,
+    ) -> Result<Revision, ServiceError> {
         let _writer = self.writer.lock().await;
         let (base, mut state) = self.current().await?;
         let current = state
             .distributions
             .get(id)
             .ok_or_else(|| ServiceError::NotFound(format!("no distribution `{id}`")))?;
-        let updated = crate::distribution::detach(id, current, detachment)?;
+        let updated = edit(current)?;
         state.distributions.insert(id.to_owned(), updated);
-        let change = Change::Detach {
-            distribution: id.to_owned(),
-            behavior: detachment.behavior.clone(),
-            event: detachment.event.clone(),
-        };
         self.append(base, change, state).await
     }
 
