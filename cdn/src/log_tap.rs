@@ -70,8 +70,10 @@ impl LogTap {
             }
             recent.push_back(Arc::clone(&entry));
         }
-        // No receivers is not an error worth anything here.
-        let _ = self.feed.send(entry);
+        if self.followed() {
+            // A follower leaving between the check and the send is not worth anything here.
+            let _ = self.feed.send(entry);
+        }
     }
 
     /// A streaming body: the last `tail` matching lines, then (with `follow`) new ones as they
