@@ -14,20 +14,29 @@ pub mod model;
 pub mod service;
 pub mod store;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use wedge_listener::{Admission, AdmissionLimits, Timeouts};
 
 use crate::config::ControlConfig;
 use crate::service::Service;
 use crate::store::{DiskBlobs, RedbLog};
+
+/// Connections the API holds at once (each following node keeps one long poll open).
+pub const MAX_CONNECTIONS: u32 = 4096;
+/// Connections one client may hold open before sending a request; more are closed at once.
+pub const MAX_FRESH_CONNECTIONS_PER_CLIENT: u32 = 32;
+/// Time from accept to a whole request head, and on HTTP/1.1 for each later head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection with no request in flight (a long poll is in flight) is closed after this.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running control plane.
 pub struct ControlPlane {
@@ -92,37 +101,35 @@ impl ControlPlane {
             address: config.listen,
             source,
         })?;
-        let (shutdown, mut stop) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            // Connections are owned here, so that shutdown ends them and releases the stores.
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let stream = tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(error) => {
-                            tracing::warn!("accept failed: {error}");
-                            continue;
-                        }
-                    },
-                    _ = stop.changed() => {
-                        connections.shutdown().await;
-                        return;
-                    }
-                };
-                while connections.try_join_next().is_some() {}
-                let api = Arc::clone(&api);
-                connections.spawn(async move {
-                    let service = service_fn(move |request| {
-                        let api = Arc::clone(&api);
-                        async move { Ok::<_, Infallible>(api.route(request).await) }
-                    });
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let (shutdown, stop) = watch::channel(false);
+        let admission = Arc::new(Admission::new(AdmissionLimits {
+            max_connections: MAX_CONNECTIONS,
+            max_fresh_per_client: MAX_FRESH_CONNECTIONS_PER_CLIENT,
+            shed_grace: wedge_listener::shed_grace(HEADER_READ_TIMEOUT),
+        }));
+        let timeouts = Timeouts {
+            first_request: HEADER_READ_TIMEOUT,
+            idle: IDLE_TIMEOUT,
+            // Long polls would hold shutdown up: connections are closed at once, which also
+            // releases the stores (they are owned by the connections' tasks).
+            shutdown_grace: Duration::ZERO,
+        };
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        builder.http2().timer(TokioTimer::new());
+        let handler = move |request, _peer| Arc::clone(&api).route(request);
+        let task = tokio::spawn(wedge_listener::serve(
+            listener,
+            None,
+            admission,
+            timeouts,
+            Arc::new(builder),
+            handler,
+            stop,
+        ));
         tracing::info!(%address, "wedge-control listening");
         Ok(Self {
             address,
