@@ -1,5 +1,7 @@
 //! Edge messages ↔ the WIT records hooks take, applying the per-hook rules on the way back.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use wedge_runtime::types::{Header, Request, Response};
@@ -88,6 +90,11 @@ pub(crate) fn from_guest_request(
         body,
         client_ip: before.client_ip,
         tls: before.tls,
+        forwarded_for: before.forwarded_for.clone(),
+        viewer_headers: before
+            .viewer_headers
+            .clone()
+            .or_else(|| Some(Arc::new(before.headers.clone()))),
     })
 }
 

@@ -42,6 +42,8 @@ pub enum ErrorKind {
     UriTooLong,
     /// The body is longer than `limits.max_body_bytes`: 413.
     BodyTooLarge,
+    /// The body stalled: no byte for `limits.body_read_timeout`: 408.
+    BodyTimeout,
     /// The whole request ran past `limits.request_timeout`: 504.
     RequestTimeout,
     /// A function failed on `hook` with `class` (a runtime class, or `invalid-output` for a
@@ -95,6 +97,7 @@ impl EdgeError {
             | ErrorKind::MethodNotAllowed
             | ErrorKind::UriTooLong
             | ErrorKind::BodyTooLarge
+            | ErrorKind::BodyTimeout
             | ErrorKind::RequestTimeout => ErrorSource::Viewer,
             ErrorKind::Function { .. } => ErrorSource::Function,
             ErrorKind::OriginUnreachable
@@ -113,6 +116,7 @@ impl EdgeError {
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::RequestTimeout | ErrorKind::OriginTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::Function { class, .. } => match class {
                 ErrorClass::InvalidOutput | ErrorClass::HookNotExported => StatusCode::BAD_GATEWAY,
@@ -142,6 +146,7 @@ impl EdgeError {
             ErrorKind::MethodNotAllowed => "method-not-allowed",
             ErrorKind::UriTooLong => "uri-too-long",
             ErrorKind::BodyTooLarge => "body-too-large",
+            ErrorKind::BodyTimeout => "body-timeout",
             ErrorKind::RequestTimeout => "request-timeout",
             ErrorKind::Function { .. } => "function",
             ErrorKind::OriginUnreachable => "origin-unreachable",
@@ -176,6 +181,7 @@ mod tests {
         let cases = [
             (ErrorKind::BodyTooLarge, 413, ErrorSource::Viewer),
             (ErrorKind::UriTooLong, 414, ErrorSource::Viewer),
+            (ErrorKind::BodyTimeout, 408, ErrorSource::Viewer),
             (ErrorKind::UnknownHost, 421, ErrorSource::Viewer),
             (ErrorKind::RequestTimeout, 504, ErrorSource::Viewer),
             (ErrorKind::OriginUnreachable, 502, ErrorSource::Origin),

@@ -2,10 +2,13 @@
 //! Host, and removing what only the node may set.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use http::{HeaderValue, Request, header};
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Request, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
+use ipnet::IpNet;
 
 use crate::config::ServerLimits;
 use crate::error::{EdgeError, ErrorKind};
@@ -14,17 +17,90 @@ use crate::message::{EdgeRequest, strip_hop_by_hop};
 /// What the server knows about a connection.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnInfo {
-    pub(crate) client_ip: IpAddr,
+    /// The address the connection comes from: the viewer, or a proxy in front of the node.
+    pub(crate) peer_ip: IpAddr,
     pub(crate) tls: bool,
+    /// The listener's trusted proxies (`listeners[].trusted_proxies`).
+    pub(crate) trusted_proxies: Arc<[IpNet]>,
 }
 
-/// The Host header, or the HTTP/2 `:authority`.
+/// Forwarding headers: the node sets them for its origins, so a viewer's own are dropped at
+/// intake; only a trusted proxy's are believed.
+const FORWARDING_HEADERS: [&str; 6] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-real-ip",
+    "forwarded",
+];
+
+/// Who the viewer is, as the connection and any trusted proxy say.
+struct Viewer {
+    client_ip: IpAddr,
+    tls: bool,
+    forwarded_for: HeaderValue,
+}
+
+/// Takes the forwarding headers out of `headers` and decides who the viewer is. From a trusted
+/// proxy, the viewer is the right-most `x-forwarded-for` address that is not itself a trusted
+/// proxy, and its `x-forwarded-proto` is believed; the chain goes on with the proxy appended.
+fn viewer(headers: &mut HeaderMap, conn: &ConnInfo) -> Viewer {
+    let trusted = |ip: &IpAddr| conn.trusted_proxies.iter().any(|net| net.contains(ip));
+    let chain: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|hop| hop.trim().to_owned())
+        .filter(|hop| !hop.is_empty())
+        .collect();
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.trim().eq_ignore_ascii_case("https"));
+    for name in FORWARDING_HEADERS {
+        headers.remove(name);
+    }
+    let own = HeaderValue::from_str(&conn.peer_ip.to_string());
+    if !trusted(&conn.peer_ip) || chain.is_empty() {
+        return Viewer {
+            client_ip: conn.peer_ip,
+            tls: conn.tls,
+            forwarded_for: own.unwrap_or(HeaderValue::from_static("unknown")),
+        };
+    }
+    let hops: Vec<Option<IpAddr>> = chain.iter().map(|hop| hop.parse().ok()).collect();
+    let client_ip = hops
+        .iter()
+        .rev()
+        .map_while(|hop| *hop)
+        .find(|ip| !trusted(ip))
+        .or_else(|| hops.iter().rev().map_while(|hop| *hop).last())
+        .unwrap_or(conn.peer_ip);
+    let forwarded_for = HeaderValue::from_str(&format!("{}, {}", chain.join(", "), conn.peer_ip))
+        .or(own)
+        .unwrap_or(HeaderValue::from_static("unknown"));
+    Viewer {
+        client_ip,
+        tls: proto.unwrap_or(conn.tls),
+        forwarded_for,
+    }
+}
+
+/// The host a request is for: the authority of an absolute-form target or of HTTP/2's
+/// `:authority`, which take precedence over the Host header (RFC 9112 §3.2.2), else the Host.
 pub(crate) fn host_of<B>(request: &Request<B>) -> &str {
     request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+        })
         .unwrap_or("")
 }
 
@@ -63,15 +139,20 @@ pub(crate) async fn read_request(
             "request target `{target}` is not a path"
         )));
     }
-    if !parts.headers.contains_key(header::HOST) {
-        let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
-        let Some(value) = authority.and_then(|a| HeaderValue::from_str(&a).ok()) else {
-            return Err(bad_request("no Host header"));
-        };
-        parts.headers.insert(header::HOST, value);
-    }
+    let target = crate::target::normalise(&target)
+        .map_err(|problem| bad_request(format!("request target: {}", problem.0)))?;
     if parts.headers.get_all(header::HOST).iter().count() > 1 {
         return Err(bad_request("more than one Host header"));
+    }
+    // The target's authority (absolute form, HTTP/2 :authority) names the host, not the Host
+    // field: what is routed, keyed and forwarded is one host.
+    if let Some(authority) = parts.uri.authority() {
+        let value = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| bad_request("invalid authority"))?;
+        parts.headers.insert(header::HOST, value);
+    }
+    if !parts.headers.contains_key(header::HOST) {
+        return Err(bad_request("no Host header"));
     }
     let declared = declared_length(&parts.headers)?;
     if declared.is_some_and(|length| length > limits.max_body_bytes) {
@@ -80,20 +161,7 @@ pub(crate) async fn read_request(
             format!("content-length over {} bytes", limits.max_body_bytes),
         ));
     }
-    let body = Limited::new(body, limits.max_body_bytes)
-        .collect()
-        .await
-        .map_err(|error| {
-            if error.is::<http_body_util::LengthLimitError>() {
-                EdgeError::new(
-                    ErrorKind::BodyTooLarge,
-                    format!("body over {} bytes", limits.max_body_bytes),
-                )
-            } else {
-                bad_request(format!("reading the body: {error}"))
-            }
-        })?
-        .to_bytes();
+    let body = read_body(body, limits).await?;
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
     headers.remove(header::CONTENT_LENGTH);
@@ -106,15 +174,57 @@ pub(crate) async fn read_request(
     for name in node_owned {
         headers.remove(name);
     }
+    let viewer = viewer(&mut headers, conn);
     let uri = http::Uri::from(target);
     Ok(EdgeRequest {
         method: parts.method,
         uri,
         headers,
         body,
-        client_ip: conn.client_ip,
-        tls: conn.tls,
+        client_ip: viewer.client_ip,
+        tls: viewer.tls,
+        forwarded_for: viewer.forwarded_for,
+        viewer_headers: None,
     })
+}
+
+/// The whole body, at most `limits.max_body_bytes`, refused when it stalls for
+/// `limits.body_read_timeout` (a short Content-Length, a missing last chunk).
+async fn read_body(body: Incoming, limits: &ServerLimits) -> Result<Bytes, EdgeError> {
+    let mut body = Limited::new(body, limits.max_body_bytes);
+    let mut collected = BytesMut::new();
+    loop {
+        if body.is_end_stream() {
+            return Ok(collected.freeze());
+        }
+        let frame = tokio::time::timeout(limits.body_read_timeout, body.frame())
+            .await
+            .map_err(|_| {
+                EdgeError::new(
+                    ErrorKind::BodyTimeout,
+                    format!(
+                        "no body byte for {:?} after {} bytes",
+                        limits.body_read_timeout,
+                        collected.len()
+                    ),
+                )
+            })?;
+        match frame {
+            None => return Ok(collected.freeze()),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    collected.extend_from_slice(&data);
+                }
+            }
+            Some(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+                return Err(EdgeError::new(
+                    ErrorKind::BodyTooLarge,
+                    format!("body over {} bytes", limits.max_body_bytes),
+                ));
+            }
+            Some(Err(error)) => return Err(bad_request(format!("reading the body: {error}"))),
+        }
+    }
 }
 
 /// The body length the head declares. Ambiguous framing is refused rather than guessed at:

@@ -2,9 +2,10 @@
 //! [`http::HeaderMap`], the request target as path plus query.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 
 /// A viewer's request on its way through the hooks, the cache and to the origin.
 #[derive(Debug, Clone)]
@@ -21,6 +22,12 @@ pub struct EdgeRequest {
     pub client_ip: IpAddr,
     /// Whether the viewer came over TLS.
     pub tls: bool,
+    /// The `x-forwarded-for` the origin gets: the viewer's address, or a trusted proxy's chain
+    /// with the proxy appended.
+    pub forwarded_for: HeaderValue,
+    /// The viewer's own header fields, kept once a function has changed the request: what a
+    /// function set is forwarded to the origin whatever the origin request policy says.
+    pub viewer_headers: Option<Arc<HeaderMap>>,
 }
 
 impl EdgeRequest {

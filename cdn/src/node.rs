@@ -126,9 +126,7 @@ impl RunningNode {
             request_counter: AtomicU64::new(0),
         });
         let (shutdown, _) = watch::channel(false);
-        let connections = Arc::new(tokio::sync::Semaphore::new(
-            config.limits.max_connections as usize,
-        ));
+        let admission = server::admission(&config.limits);
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
         for listener in &config.listeners {
@@ -155,7 +153,8 @@ impl RunningNode {
                 socket,
                 acceptor,
                 Arc::clone(&inner),
-                Arc::clone(&connections),
+                Arc::from(listener.trusted_proxies.clone()),
+                Arc::clone(&admission),
                 shutdown.subscribe(),
             )));
         }
@@ -172,8 +171,9 @@ impl RunningNode {
                 shutdown.subscribe(),
             )));
         }
-        let admin = match config.admin {
-            Some(address) => {
+        let admin = match &config.admin {
+            Some(admin_config) => {
+                let address = admin_config.address;
                 let socket = TcpListener::bind(address)
                     .await
                     .map_err(|source| StartError::Bind { address, source })?;
@@ -181,8 +181,21 @@ impl RunningNode {
                     .local_addr()
                     .map_err(|source| StartError::Bind { address, source })?;
                 tracing::info!(address = %bound, "admin listening");
+                if !bound.ip().is_loopback() {
+                    tracing::warn!(
+                        address = %bound,
+                        "the admin listener is not on loopback: anyone who can reach it can read /metrics and /status; keep it behind a firewall"
+                    );
+                }
+                let tokens = admin_config
+                    .token
+                    .iter()
+                    .chain(config.control_plane.as_ref().map(|c| &c.token))
+                    .cloned()
+                    .collect();
                 tasks.push(tokio::spawn(admin::serve(
                     socket,
+                    admin::Guard::new(bound, tokens),
                     Arc::clone(&inner),
                     shutdown.subscribe(),
                 )));

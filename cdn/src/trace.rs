@@ -113,6 +113,8 @@ pub struct Trace {
     pub hooks: Vec<HookRecord>,
     /// The origin exchange.
     pub origin: Option<OriginRecord>,
+    /// The viewer's address once intake decided it (a trusted proxy may name it).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl Trace {
@@ -126,6 +128,7 @@ impl Trace {
             error: None,
             hooks: Vec::new(),
             origin: None,
+            client_ip: None,
         }
     }
 }

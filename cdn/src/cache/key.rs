@@ -117,6 +117,8 @@ mod tests {
             body: Bytes::new(),
             client_ip: [127, 0, 0, 1].into(),
             tls: false,
+            forwarded_for: HeaderValue::from_static("127.0.0.1"),
+            viewer_headers: None,
         }
     }
 

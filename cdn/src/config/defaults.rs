@@ -6,8 +6,16 @@ use std::time::Duration;
 pub const DEFAULT_NODE_ID: &str = "wedge";
 /// Connections open at once per node.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
-/// Time a client has to send its request headers.
+/// Time a client has to send a request head: the first from accept (TLS handshake and
+/// protocol detection included), on HTTP/1.1 each later one from when the connection went idle.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection with no request in flight for this long is closed (HTTP/2; HTTP/1.1 connections
+/// are also bound by the header read timeout while they wait for the next head).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections one client (IPv4 address, IPv6 /64) may hold open before sending a request.
+pub const DEFAULT_MAX_FRESH_CONNECTIONS_PER_CLIENT: u32 = 32;
+/// Body bytes a viewer may leave unsent for this long before the request is refused (408).
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of request line plus headers (HTTP/1.1 read buffer; HTTP/2 header list).
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
 /// Request header fields, as CloudFront's and nginx's order of magnitude.

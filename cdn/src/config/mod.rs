@@ -15,7 +15,9 @@ use http::{HeaderName, HeaderValue, Uri};
 use wedge_runtime::{Hook, Limits, RuntimeConfig};
 
 pub use defaults::*;
+pub(crate) use validate::distributions_conflict;
 
+use crate::forwarding::OriginRequestPolicy;
 use crate::pattern::{DomainPattern, PathPattern};
 
 /// A validated node configuration.
@@ -31,8 +33,8 @@ pub struct NodeConfig {
     pub listeners: Vec<ListenerConfig>,
     /// Protocol and resource limits of the viewer-facing server.
     pub limits: ServerLimits,
-    /// The admin listener (purge, metrics, health), if any.
-    pub admin: Option<SocketAddr>,
+    /// The admin listener (purge, logs, metrics, health), if any.
+    pub admin: Option<AdminConfig>,
     /// The cache store.
     pub cache: CacheConfig,
     /// The WebAssembly runtime.
@@ -42,6 +44,18 @@ pub struct NodeConfig {
     /// The control plane, when functions are referenced as `control:NAME@ALIAS`.
     pub control_plane: Option<ControlPlaneConfig>,
 }
+
+/// The admin listener.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// The address to bind (loopback unless the operator says otherwise).
+    pub address: SocketAddr,
+    /// A bearer token for `POST /purge` and `GET /logs`, besides the control-plane node token.
+    pub token: Option<String>,
+}
+
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Where the access log goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +75,9 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     /// PEM certificate chain and key; `None` serves plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Peers whose forwarding headers (`x-forwarded-for`, `x-forwarded-proto`, ...) are
+    /// believed; from anyone else the node drops them and sets its own. Empty by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// PEM files for a TLS listener.
@@ -75,10 +92,21 @@ pub struct TlsFiles {
 /// Limits of the viewer-facing server. Past each, the viewer gets the status named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
-    /// Connections open at once; further connections wait in the listen backlog.
+    /// Connections open at once. At the limit the oldest connection that has not sent a
+    /// request yet is closed to make room (else the one idle the longest); when every one is
+    /// busy, further connections wait in the listen backlog.
     pub max_connections: u32,
-    /// Time a client has to send a request's headers (slowloris guard); the connection closes.
+    /// Connections one client (an IPv4 address, an IPv6 /64) may hold open before sending a
+    /// request; more are closed at once.
+    pub max_fresh_connections_per_client: u32,
+    /// Time a client has to send a request head (slowloris guard): the first from accept (TLS
+    /// handshake and protocol detection included), on HTTP/1.1 each later one from the end of
+    /// the previous response. The connection closes.
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: Duration,
+    /// Time a request body may go without a byte arriving: 408.
+    pub body_read_timeout: Duration,
     /// Bytes of request line plus headers (HTTP/1.1) or header list (HTTP/2): 431.
     pub max_header_bytes: usize,
     /// Number of request header fields: 431.
@@ -153,6 +181,10 @@ pub struct BehaviorConfig {
     pub cache: CachePolicyConfig,
     /// At most one function per event type.
     pub functions: Vec<AssociationConfig>,
+    /// What of the viewer's request reaches the origin beyond the cache key.
+    pub origin_request: OriginRequestPolicy,
+    /// Whether `TRACE` requests are forwarded (refused with 405 otherwise).
+    pub allow_trace: bool,
 }
 
 /// How a behavior caches.

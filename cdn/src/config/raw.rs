@@ -51,6 +51,8 @@ pub(crate) struct RawListener {
     pub(crate) address: String,
     pub(crate) tls_cert: Option<String>,
     pub(crate) tls_key: Option<String>,
+    #[serde(default)]
+    pub(crate) trusted_proxies: Vec<String>,
 }
 
 /// `[limits]`
@@ -59,6 +61,9 @@ pub(crate) struct RawListener {
 pub(crate) struct RawLimits {
     pub(crate) max_connections: Option<u32>,
     pub(crate) header_read_timeout_ms: Option<u64>,
+    pub(crate) idle_timeout_ms: Option<u64>,
+    pub(crate) max_fresh_connections_per_client: Option<u32>,
+    pub(crate) body_read_timeout_ms: Option<u64>,
     pub(crate) max_header_bytes: Option<usize>,
     pub(crate) max_headers: Option<usize>,
     pub(crate) max_uri_bytes: Option<usize>,
@@ -72,6 +77,7 @@ pub(crate) struct RawLimits {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAdmin {
     pub(crate) address: String,
+    pub(crate) token: Option<String>,
 }
 
 /// `[cache]`
@@ -92,6 +98,7 @@ pub(crate) struct RawRuntime {
     pub(crate) allocation: Option<String>,
     pub(crate) fuel_metering: Option<bool>,
     pub(crate) compile_cache_dir: Option<String>,
+    pub(crate) max_guest_memory_bytes: Option<u64>,
 }
 
 /// One `[[distributions]]` entry.
@@ -129,6 +136,17 @@ pub(crate) struct RawBehavior {
     pub(crate) cache: RawCachePolicy,
     #[serde(default)]
     pub(crate) functions: Vec<RawAssociation>,
+    pub(crate) origin_request: Option<RawOriginRequest>,
+    pub(crate) allow_trace: Option<bool>,
+}
+
+/// `origin_request = { ... }` of a behavior: what reaches the origin beyond the cache key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOriginRequest {
+    pub(crate) headers: Option<RawQueryStrings>,
+    pub(crate) cookies: Option<RawQueryStrings>,
+    pub(crate) query_strings: Option<RawQueryStrings>,
 }
 
 /// `cache = { ... }` of a behavior.
@@ -146,7 +164,7 @@ pub(crate) struct RawCachePolicy {
     pub(crate) cookies: Vec<String>,
 }
 
-/// `query_strings = "all" | "none" | ["name", ...]`
+/// `"all" | "none" | ["name", ...]`: query strings, and the parts of an origin request policy.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum RawQueryStrings {

@@ -10,9 +10,21 @@ use wedge_runtime::{Allocation, Hook, Limits, LimitsSpec, RuntimeConfig};
 
 use super::raw::{
     RawAssociation, RawBehavior, RawCachePolicy, RawConfig, RawDistribution, RawOrigin,
-    RawQueryStrings,
+    RawOriginRequest, RawQueryStrings,
 };
 use super::*;
+use crate::forwarding::{DEFAULT_FORWARDED_HEADERS, Forward};
+
+/// The first domain two of `distributions` both claim.
+pub(crate) fn distributions_conflict<'a>(
+    distributions: impl IntoIterator<Item = &'a DistributionConfig>,
+) -> Option<crate::pattern::DomainConflict> {
+    crate::pattern::domain_conflict(
+        distributions
+            .into_iter()
+            .map(|d| (d.id.as_str(), d.domains.as_slice())),
+    )
+}
 
 /// Collects the file name so every error can name it.
 struct Checker<'a> {
@@ -88,13 +100,8 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         .id
         .clone()
         .unwrap_or_else(|| DEFAULT_NODE_ID.to_owned());
-    if node_id.is_empty()
-        || !node_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    {
-        return Err(check.invalid("node.id", "expected letters, digits, `-`, `_` or `.`"));
-    }
+    crate::names::check_id("node id", &node_id)
+        .map_err(|problem| check.invalid("node.id", problem))?;
     let access_log = match raw.node.access_log.as_deref() {
         None | Some("stdout") => AccessLogTarget::Stdout,
         Some("off") => AccessLogTarget::Off,
@@ -127,7 +134,24 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
                 ));
             }
         };
-        listeners.push(ListenerConfig { address, tls });
+        let mut trusted_proxies = Vec::new();
+        for (n, text) in listener.trusted_proxies.iter().enumerate() {
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    check.invalid(
+                        format!("{key}.trusted_proxies[{n}]"),
+                        format!("`{text}` is not an address or CIDR block (e.g. 10.0.0.0/8)"),
+                    )
+                })?;
+            trusted_proxies.push(net.trunc());
+        }
+        listeners.push(ListenerConfig {
+            address,
+            tls,
+            trusted_proxies,
+        });
     }
 
     let l = &raw.limits;
@@ -138,10 +162,26 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
             DEFAULT_MAX_CONNECTIONS,
             1,
         )?,
+        max_fresh_connections_per_client: check.at_least(
+            "limits.max_fresh_connections_per_client",
+            l.max_fresh_connections_per_client,
+            DEFAULT_MAX_FRESH_CONNECTIONS_PER_CLIENT,
+            1,
+        )?,
         header_read_timeout: check.positive_ms(
             "limits.header_read_timeout_ms",
             l.header_read_timeout_ms,
             DEFAULT_HEADER_READ_TIMEOUT,
+        )?,
+        idle_timeout: check.positive_ms(
+            "limits.idle_timeout_ms",
+            l.idle_timeout_ms,
+            DEFAULT_IDLE_TIMEOUT,
+        )?,
+        body_read_timeout: check.positive_ms(
+            "limits.body_read_timeout_ms",
+            l.body_read_timeout_ms,
+            DEFAULT_BODY_READ_TIMEOUT,
         )?,
         max_header_bytes: check.at_least(
             "limits.max_header_bytes",
@@ -175,7 +215,20 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
     };
 
     let admin = match &raw.admin {
-        Some(admin) => Some(check.address("admin.address", &admin.address)?),
+        Some(admin) => {
+            if admin.token.as_ref().is_some_and(|token| {
+                token.len() < MIN_ADMIN_TOKEN_LEN || token.contains(char::is_whitespace)
+            }) {
+                return Err(check.invalid(
+                    "admin.token",
+                    format!("at least {MIN_ADMIN_TOKEN_LEN} characters, no whitespace"),
+                ));
+            }
+            Some(AdminConfig {
+                address: check.address("admin.address", &admin.address)?,
+                token: admin.token.clone(),
+            })
+        }
         None => None,
     };
 
@@ -223,6 +276,16 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
             distribution,
             runtime.fuel_metering,
         )?);
+    }
+    if let Some(conflict) = distributions_conflict(&distributions) {
+        let index = distributions
+            .iter()
+            .position(|d| d.id == conflict.second)
+            .unwrap_or_default();
+        return Err(check.invalid(
+            format!("distributions[{index}].domains"),
+            conflict.to_string(),
+        ));
     }
 
     let control_plane = match raw.control_plane {
@@ -324,6 +387,14 @@ fn runtime_config(check: &Checker<'_>, raw: &RawConfig) -> Result<RuntimeConfig,
         }
     };
     config.fuel_metering = r.fuel_metering.unwrap_or(false);
+    if let Some(bytes) = r.max_guest_memory_bytes {
+        config.max_guest_memory_bytes = check.at_least(
+            "runtime.max_guest_memory_bytes",
+            Some(bytes),
+            bytes,
+            wedge_runtime::MIN_MEMORY_BYTES,
+        )?;
+    }
     config.compile_cache_dir = r.compile_cache_dir.as_deref().map(|dir| check.path(dir));
     Ok(config)
 }
@@ -334,17 +405,8 @@ fn validate_distribution(
     raw: RawDistribution,
     fuel_metering: bool,
 ) -> Result<DistributionConfig, ConfigError> {
-    let id_ok = !raw.id.is_empty()
-        && raw
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !id_ok {
-        return Err(check.invalid(
-            format!("{key}.id"),
-            "expected letters, digits, `-`, `_` or `.`",
-        ));
-    }
+    crate::names::check_id("distribution id", &raw.id)
+        .map_err(|problem| check.invalid(format!("{key}.id"), problem))?;
     if raw.domains.is_empty() {
         return Err(check.invalid(
             format!("{key}.domains"),
@@ -525,12 +587,78 @@ fn validate_behavior(
         }
         functions.push(association);
     }
+    let origin_request = validate_origin_request(
+        check,
+        &format!("{key}.origin_request"),
+        &cache,
+        raw.origin_request,
+    )?;
     Ok(BehaviorConfig {
         pattern,
         origin: raw.origin,
         cache,
         functions,
+        origin_request,
+        allow_trace: raw.allow_trace.unwrap_or(false),
     })
+}
+
+/// A behavior's origin request policy: written parts replace the default's, and the default
+/// depends on whether the behavior caches.
+fn validate_origin_request(
+    check: &Checker<'_>,
+    key: &str,
+    cache: &CachePolicyConfig,
+    raw: Option<RawOriginRequest>,
+) -> Result<OriginRequestPolicy, ConfigError> {
+    let mut policy = if cache.enabled {
+        OriginRequestPolicy::cache_key_only()
+    } else {
+        OriginRequestPolicy::forward_all()
+    };
+    let Some(raw) = raw else {
+        return Ok(policy);
+    };
+    let names = |field: &str, raw: RawQueryStrings| match raw {
+        RawQueryStrings::Keyword(word) if word == "all" => Ok(Forward::All),
+        RawQueryStrings::Keyword(word) if word == "none" => Ok(Forward::Only(Vec::new())),
+        RawQueryStrings::Keyword(word) => Err(check.invalid(
+            format!("{key}.{field}"),
+            format!("`{word}`: expected \"all\", \"none\" or a list of names"),
+        )),
+        RawQueryStrings::Names(names) => Ok(Forward::Only(names)),
+    };
+    if let Some(headers) = raw.headers {
+        policy.headers = match names("headers", headers)? {
+            Forward::All => Forward::All,
+            Forward::Only(names) => {
+                let mut headers = Vec::new();
+                for (index, name) in names.iter().enumerate() {
+                    let header = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                        .map_err(|_| {
+                            check.invalid(
+                                format!("{key}.headers[{index}]"),
+                                format!("`{name}` is not a header name"),
+                            )
+                        })?;
+                    headers.push(header);
+                }
+                headers.extend(
+                    DEFAULT_FORWARDED_HEADERS
+                        .iter()
+                        .map(|name| HeaderName::from_static(name)),
+                );
+                Forward::Only(headers)
+            }
+        };
+    }
+    if let Some(cookies) = raw.cookies {
+        policy.cookies = names("cookies", cookies)?;
+    }
+    if let Some(query_strings) = raw.query_strings {
+        policy.query_strings = names("query_strings", query_strings)?;
+    }
+    Ok(policy)
 }
 
 fn validate_cache_policy(
