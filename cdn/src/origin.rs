@@ -75,18 +75,27 @@ impl Origin {
             .map_err(|error| EdgeError::new(ErrorKind::Internal, format!("origin url: {error}")))
     }
 
-    /// Sends `request` (headers as given, hop-by-hop fields dropped, Host replaced) and reads
-    /// the whole response, at most `max_body` bytes.
+    /// Sends `request` (headers as given, hop-by-hop fields dropped, Host replaced, the fields
+    /// in `extra` set) and reads the whole response: a head of at most `max_head_bytes`, a body
+    /// of at most `max_body` bytes.
     pub async fn fetch(
         &self,
         request: &EdgeRequest,
         extra: HeaderMap,
         max_body: usize,
+        max_head_bytes: usize,
     ) -> Result<EdgeResponse, EdgeError> {
         let mut headers = request.headers.clone();
         strip_hop_by_hop(&mut headers);
         headers.remove(header::CONTENT_LENGTH);
         headers.insert(header::HOST, self.config.host_header.clone());
+        // The node's own fields replace whatever the request carried (a function may have set
+        // them); `via` extends the chain instead.
+        for name in extra.keys() {
+            if name != header::VIA {
+                headers.remove(name);
+            }
+        }
         for (name, value) in &extra {
             headers.append(name, value.clone());
         }
@@ -110,6 +119,7 @@ impl Origin {
             .map_err(|_| self.timeout("no response head within the first-byte timeout"))?
             .map_err(|error| self.classify(&error))?;
             let (mut parts, body) = head.into_parts();
+            self.check_head(&parts, max_head_bytes)?;
             let body = Limited::new(body, max_body)
                 .collect()
                 .await
@@ -141,6 +151,40 @@ impl Origin {
         tokio::time::timeout(self.config.total_timeout, exchange)
             .await
             .map_err(|_| self.timeout("the exchange ran past the total timeout"))?
+    }
+
+    /// Refuses a response head the node must not pass on: a protocol switch it did not ask for
+    /// (on HTTP/2 viewers a 101 is a protocol violation), or a head larger than what the node
+    /// accepts from viewers.
+    fn check_head(
+        &self,
+        parts: &http::response::Parts,
+        max_head_bytes: usize,
+    ) -> Result<(), EdgeError> {
+        if parts.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            return Err(EdgeError::new(
+                ErrorKind::OriginProtocol,
+                format!(
+                    "{}: 101 Switching Protocols to a plain request",
+                    self.config.name
+                ),
+            ));
+        }
+        let head_bytes: usize = parts
+            .headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if head_bytes > max_head_bytes {
+            return Err(EdgeError::new(
+                ErrorKind::OriginProtocol,
+                format!(
+                    "{}: response head of {head_bytes} bytes, over {max_head_bytes}",
+                    self.config.name
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn timeout(&self, what: &str) -> EdgeError {

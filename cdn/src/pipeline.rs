@@ -73,7 +73,7 @@ pub(crate) async fn handle(
         method: &method,
         host: &host,
         uri: &target,
-        client_ip: conn.client_ip,
+        client_ip: trace.client_ip.unwrap_or(conn.peer_ip),
         protocol,
     };
     finish(node, &line, &trace, response, started)
@@ -87,6 +87,7 @@ async fn serve(
     trace: &mut Trace,
 ) -> Result<EdgeResponse, EdgeError> {
     let request = intake::read_request(request, conn, &node.limits).await?;
+    trace.client_ip = Some(request.client_ip);
     let state = node.state.load();
     let distribution = state.distribution(request.host()).ok_or_else(|| {
         EdgeError::new(
@@ -97,6 +98,13 @@ async fn serve(
     let behavior = distribution.behavior(request.path());
     trace.distribution = Some(Arc::clone(&distribution.id));
     trace.behavior = Some(Arc::clone(&behavior.name));
+    if request.method == Method::TRACE && !behavior.allow_trace {
+        // TRACE echoes the request (cookies, credentials) back: a cross-site tracing aid.
+        return Err(EdgeError::new(
+            ErrorKind::MethodNotAllowed,
+            "TRACE is not allowed on this behavior",
+        ));
+    }
     let route = Route {
         node: Arc::clone(node),
         distribution: Arc::clone(distribution),
@@ -376,19 +384,8 @@ impl Route {
         })?;
         let mut extra = conditional;
         extra.append(header::VIA, self.node.via.clone());
-        let forwarded_for = match request
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(earlier) => format!("{earlier}, {}", request.client_ip),
-            None => request.client_ip.to_string(),
-        };
-        let mut outgoing = request.clone();
-        outgoing.headers.remove("x-forwarded-for");
-        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-            extra.insert("x-forwarded-for", value);
-        }
+        // The node's own forwarding headers, never a viewer's (intake dropped those).
+        extra.insert("x-forwarded-for", request.forwarded_for.clone());
         extra.insert(
             "x-forwarded-proto",
             HeaderValue::from_static(if request.tls { "https" } else { "http" }),
@@ -397,9 +394,21 @@ impl Route {
         if let Ok(id) = HeaderValue::from_str(&trace.request_id) {
             extra.insert("x-wedge-request-id", id);
         }
+        // What reaches the origin is what the behavior's origin request policy forwards.
+        let behavior = &self.behavior;
+        let forwarded = behavior.origin_request.forward(
+            &behavior.cache,
+            request.viewer_headers.as_deref(),
+            request,
+        );
         let started = Instant::now();
         let result = origin
-            .fetch(&outgoing, extra, self.node.cache.config().max_object_bytes)
+            .fetch(
+                &forwarded,
+                extra,
+                self.node.cache.config().max_object_bytes,
+                self.node.limits.max_header_bytes,
+            )
             .await;
         trace.origin = Some(OriginRecord {
             name: origin_name.to_owned(),

@@ -11,6 +11,7 @@ use crate::config::{
     AssociationConfig, BehaviorConfig, CachePolicyConfig, DistributionConfig, FailurePolicy,
     FunctionRef, NodeConfig, Selector,
 };
+use crate::forwarding::OriginRequestPolicy;
 use crate::origin::Origin;
 use crate::pattern::{DomainPattern, PathPattern};
 
@@ -40,6 +41,10 @@ pub struct Behavior {
     pub origin: Arc<Origin>,
     /// How responses are cached.
     pub cache: CachePolicyConfig,
+    /// What of the viewer's request reaches the origin beyond the cache key.
+    pub origin_request: OriginRequestPolicy,
+    /// Whether `TRACE` is forwarded.
+    pub allow_trace: bool,
     hooks: [Option<Association>; 4],
 }
 
@@ -193,9 +198,21 @@ impl State {
 
     /// The distribution answering for `host`, in config order.
     pub fn distribution(&self, host: &str) -> Option<&Arc<Distribution>> {
+        // The most specific claim wins (exact, longest `*.suffix`, `*`); distributions never
+        // claim the same domain twice (refused when configured), so there are no ties.
         self.distributions
             .iter()
-            .find(|d| d.domains.iter().any(|domain| domain.matches(host)))
+            .filter_map(|d| {
+                let best = d
+                    .domains
+                    .iter()
+                    .filter(|domain| domain.matches(host))
+                    .map(DomainPattern::precedence)
+                    .max()?;
+                Some((best, d))
+            })
+            .max_by_key(|(precedence, _)| *precedence)
+            .map(|(_, d)| d)
     }
 
     /// Every loaded function, with where it is attached (for metrics).
@@ -298,6 +315,8 @@ async fn build_behavior(
         pattern: config.pattern.clone(),
         origin,
         cache: config.cache.clone(),
+        origin_request: config.origin_request.clone(),
+        allow_trace: config.allow_trace,
         hooks,
     })
 }
