@@ -52,7 +52,7 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 /// A domain a distribution answers for: exact (`www.example.com`), a wildcard for one or more
 /// leading labels (`*.example.com`), or `*` for any host. Compared case-insensitively, port
 /// ignored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DomainPattern {
     /// Any host.
     Any,
@@ -90,6 +90,75 @@ impl DomainPattern {
             }
         }
     }
+}
+
+impl DomainPattern {
+    /// How specific the pattern is: when several distributions match a host, the most
+    /// specific wins: an exact name, then the longest `*.suffix`, then `*`.
+    pub fn precedence(&self) -> (u8, usize) {
+        match self {
+            Self::Exact(_) => (2, 0),
+            Self::Suffix(suffix) => (1, suffix.len()),
+            Self::Any => (0, 0),
+        }
+    }
+}
+
+impl std::fmt::Display for DomainPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Any => f.write_str("*"),
+            Self::Exact(name) => f.write_str(name),
+            Self::Suffix(suffix) => write!(f, "*{suffix}"),
+        }
+    }
+}
+
+/// Two distributions that claim the same domain: neither could be told which requests are its.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainConflict {
+    /// The distribution seen first.
+    pub first: String,
+    /// The other one.
+    pub second: String,
+    /// The domain both claim.
+    pub domain: String,
+}
+
+impl std::fmt::Display for DomainConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "distributions `{}` and `{}` both claim the domain `{}`",
+            self.first, self.second, self.domain
+        )
+    }
+}
+
+/// The first domain two of `distributions` (id, domains) both claim, if any. Patterns of
+/// different precedence (`www.example.com`, `*.example.com`, `*`) do not conflict.
+pub fn domain_conflict<'a>(
+    distributions: impl IntoIterator<Item = (&'a str, &'a [DomainPattern])>,
+) -> Option<DomainConflict> {
+    let mut claimed: std::collections::HashMap<&DomainPattern, &str> =
+        std::collections::HashMap::new();
+    for (id, domains) in distributions {
+        for domain in domains {
+            match claimed.get(domain) {
+                Some(&first) if first != id => {
+                    return Some(DomainConflict {
+                        first: first.to_owned(),
+                        second: id.to_owned(),
+                        domain: domain.to_string(),
+                    });
+                }
+                _ => {
+                    claimed.insert(domain, id);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// `host:port` → `host`; `[v6]:port` → `[v6]`.
@@ -141,5 +210,42 @@ mod tests {
         assert_eq!(DomainPattern::parse("a.*.com"), None);
         assert_eq!(DomainPattern::parse(""), None);
         assert_eq!(strip_port("[::1]:8080"), "[::1]");
+    }
+
+    #[test]
+    fn the_same_domain_in_two_distributions_conflicts_and_precedence_does_not() {
+        let parse = |d: &[&str]| -> Vec<DomainPattern> {
+            d.iter().filter_map(|d| DomainPattern::parse(d)).collect()
+        };
+        let (a, b) = (parse(&["*", "www.example.com"]), parse(&["*"]));
+        let conflict = domain_conflict([("a", &a[..]), ("b", &b[..])]).unwrap();
+        assert_eq!(
+            (conflict.first.as_str(), conflict.second.as_str()),
+            ("a", "b")
+        );
+        assert_eq!(conflict.domain, "*");
+        let (c, d) = (parse(&["WWW.example.com"]), parse(&["www.example.com"]));
+        assert!(domain_conflict([("c", &c[..]), ("d", &d[..])]).is_some());
+        let (e, f, g) = (
+            parse(&["www.example.com"]),
+            parse(&["*.example.com"]),
+            parse(&["*"]),
+        );
+        assert_eq!(
+            domain_conflict([("e", &e[..]), ("f", &f[..]), ("g", &g[..])]),
+            None
+        );
+        assert!(
+            DomainPattern::parse("a.example.com").unwrap().precedence()
+                > DomainPattern::parse("*.a.example.com")
+                    .unwrap()
+                    .precedence()
+        );
+        assert!(
+            DomainPattern::parse("*.a.example.com")
+                .unwrap()
+                .precedence()
+                > DomainPattern::parse("*.example.com").unwrap().precedence()
+        );
     }
 }

@@ -332,6 +332,14 @@ fn to_published(
         }
         distributions.push(parsed);
     }
+    if let Some(conflict) =
+        crate::config::distributions_conflict(config.distributions.iter().chain(&distributions))
+    {
+        return Err(SyncError::Refused(format!(
+            "control-plane revision {}: {conflict}",
+            revision.number
+        )));
+    }
     let functions = revision
         .state
         .functions

@@ -65,12 +65,8 @@ impl Manifest {
 
 /// Writes a new project `name` in `dir/name`.
 pub(crate) fn init(dir: &Path, name: &str, sdk: &Path) -> anyhow::Result<PathBuf> {
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !valid {
-        bail!("`{name}`: a function name is lower-case letters, digits, `-` and `_`");
+    if let Err(problem) = wedge_cdn::names::check_function_name("function", name) {
+        bail!("{problem}");
     }
     let root = dir.join(name);
     if root.exists() {

@@ -143,7 +143,7 @@ impl Api {
             .get("x-wedge-node")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = request.into_body();
+        let body = Upload::new(request);
         let outcome = match (&method, segments.as_slice()) {
             (_, ["healthz"]) => Ok(json_reply(StatusCode::OK, &json!({"ok": true}))),
             (_, ["v1", "functions", name, "versions"]) => self.publish(name, body).await,
@@ -173,22 +173,8 @@ impl Api {
         outcome.unwrap_or_else(|error| service_error(&error))
     }
 
-    async fn publish(&self, name: &str, body: Incoming) -> Result<Reply, ServiceError> {
-        let limit = self.service.max_component_bytes();
-        let bytes = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                return Err(ServiceError::TooLarge {
-                    size: limit + 1,
-                    limit,
-                });
-            }
-            Err(error) => {
-                return Err(ServiceError::Invalid(format!(
-                    "reading the upload: {error}"
-                )));
-            }
-        };
+    async fn publish(&self, name: &str, body: Upload) -> Result<Reply, ServiceError> {
+        let bytes = body.read(self.service.max_component_bytes()).await?;
         let published = self.service.publish(name, bytes.to_vec()).await?;
         let status = if published.created {
             StatusCode::CREATED
@@ -223,7 +209,7 @@ impl Api {
         &self,
         name: &str,
         alias: &str,
-        body: Incoming,
+        body: Upload,
     ) -> Result<Reply, ServiceError> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -242,7 +228,7 @@ impl Api {
         &self,
         name: &str,
         alias: &str,
-        body: Incoming,
+        body: Upload,
     ) -> Result<Reply, ServiceError> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -274,12 +260,8 @@ impl Api {
         ))
     }
 
-    async fn put_distribution(&self, id: &str, body: Incoming) -> Result<Reply, ServiceError> {
-        let bytes = Limited::new(body, MAX_DISTRIBUTION_BODY)
-            .collect()
-            .await
-            .map_err(|error| ServiceError::Invalid(format!("reading the body: {error}")))?
-            .to_bytes();
+    async fn put_distribution(&self, id: &str, body: Upload) -> Result<Reply, ServiceError> {
+        let bytes = body.read(MAX_DISTRIBUTION_BODY).await?;
         let source = std::str::from_utf8(&bytes)
             .map_err(|_| ServiceError::Invalid("a distribution is UTF-8 TOML".into()))?;
         self.service
@@ -288,7 +270,7 @@ impl Api {
             .map(revision_reply)
     }
 
-    async fn deploy(&self, id: &str, body: Incoming) -> Result<Reply, ServiceError> {
+    async fn deploy(&self, id: &str, body: Upload) -> Result<Reply, ServiceError> {
         let attachment: crate::distribution::Attachment = read_json(body).await?;
         self.service
             .deploy(id, &attachment)
@@ -296,7 +278,7 @@ impl Api {
             .map(revision_reply)
     }
 
-    async fn detach(&self, id: &str, body: Incoming) -> Result<Reply, ServiceError> {
+    async fn detach(&self, id: &str, body: Upload) -> Result<Reply, ServiceError> {
         let detachment: crate::distribution::Detachment = read_json(body).await?;
         self.service
             .detach(id, &detachment)
@@ -304,7 +286,7 @@ impl Api {
             .map(revision_reply)
     }
 
-    async fn rollback(&self, body: Incoming) -> Result<Reply, ServiceError> {
+    async fn rollback(&self, body: Upload) -> Result<Reply, ServiceError> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Rollback {
@@ -328,7 +310,7 @@ impl Api {
     }
 
     fn saw(&self, node: Option<String>, revision: u64) {
-        let Some(node) = node.filter(|n| !n.is_empty() && n.len() <= 128) else {
+        let Some(node) = node.filter(|n| wedge_cdn::names::check_id("node id", n).is_ok()) else {
             return;
         };
         if let Ok(mut nodes) = self.nodes.lock() {
@@ -406,12 +388,46 @@ fn revision_reply(revision: crate::model::Revision) -> Reply {
     json_reply(StatusCode::OK, &json!({"revision": revision.number}))
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result<T, ServiceError> {
-    let bytes = Limited::new(body, MAX_JSON_BODY)
-        .collect()
-        .await
-        .map_err(|error| ServiceError::Invalid(format!("reading the body: {error}")))?
-        .to_bytes();
+/// A request body with the length its head declared.
+pub(crate) struct Upload {
+    body: Incoming,
+    declared: Option<u64>,
+}
+
+impl Upload {
+    fn new(request: Request<Incoming>) -> Self {
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok());
+        Self {
+            body: request.into_body(),
+            declared,
+        }
+    }
+
+    /// The whole body, at most `limit` bytes: 413 at once when the declared length is over
+    /// it (nothing is read), or as soon as the bytes read are.
+    async fn read(self, limit: usize) -> Result<Bytes, ServiceError> {
+        let too_large = |size: usize| ServiceError::TooLarge { size, limit };
+        if let Some(declared) = self.declared
+            && declared > limit as u64
+        {
+            return Err(too_large(usize::try_from(declared).unwrap_or(usize::MAX)));
+        }
+        match Limited::new(self.body, limit).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                Err(too_large(limit + 1))
+            }
+            Err(error) => Err(ServiceError::Invalid(format!("reading the body: {error}"))),
+        }
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(body: Upload) -> Result<T, ServiceError> {
+    let bytes = body.read(MAX_JSON_BODY).await?;
     serde_json::from_slice(&bytes)
         .map_err(|error| ServiceError::Invalid(format!("invalid JSON body: {error}")))
 }

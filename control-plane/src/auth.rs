@@ -42,11 +42,7 @@ pub fn check(tokens: &[Token], authorization: Option<&str>) -> Access {
     };
     let mut found = None;
     for token in tokens {
-        let equal: bool = token
-            .secret
-            .as_bytes()
-            .ct_eq(presented.trim().as_bytes())
-            .into();
+        let equal: bool = token.secret.as_bytes().ct_eq(presented.as_bytes()).into();
         if equal {
             found = Some(token.role);
         }
@@ -83,5 +79,9 @@ mod tests {
         assert_eq!(check(&tokens, Some("Bearer s3cre")), Access::Anonymous);
         assert_eq!(check(&tokens, Some("s3cret")), Access::Anonymous);
         assert_eq!(check(&tokens, None), Access::Anonymous);
+        // A token is exactly its bytes: no whitespace is forgiven on either side.
+        assert_eq!(check(&tokens, Some("Bearer s3cret ")), Access::Anonymous);
+        assert_eq!(check(&tokens, Some("Bearer s3cret\t")), Access::Anonymous);
+        assert_eq!(check(&tokens, Some("Bearer  s3cret")), Access::Anonymous);
     }
 }

@@ -7,20 +7,9 @@ use wedge_cdn::config::{FunctionRef, NodeConfig, Selector, associations};
 use crate::model::{Distribution, State};
 use crate::service::ServiceError;
 
-/// Distribution ids: what the node config allows.
+/// Distribution ids: the node config's rule.
 fn check_id(id: &str) -> Result<(), ServiceError> {
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if valid {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(format!(
-            "distribution id `{id}`: use 1 to 64 of letters, digits, `-`, `_`, `.`"
-        )))
-    }
+    wedge_cdn::names::check_id("distribution id", id).map_err(ServiceError::Invalid)
 }
 
 /// Normalises `source` (the TOML of one distribution) for storage under `id`: the `id` key is
@@ -50,6 +39,7 @@ pub(crate) fn normalise(id: &str, source: &str) -> Result<Distribution, ServiceE
 /// references is published, and the version each reference means exports the hook it is
 /// attached to. Run before any change is stored, so an alias move cannot break a site.
 pub(crate) fn check(state: &State) -> Result<(), ServiceError> {
+    let mut parsed_all = Vec::new();
     for (id, distribution) in &state.distributions {
         // Fuel budgets are accepted here; a node that does not meter fuel refuses them.
         let parsed = NodeConfig::parse_distribution(
@@ -89,8 +79,15 @@ pub(crate) fn check(state: &State) -> Result<(), ServiceError> {
                 )));
             }
         }
+        parsed_all.push(parsed);
     }
-    Ok(())
+    let claims = parsed_all
+        .iter()
+        .map(|d| (d.id.as_str(), d.domains.as_slice()));
+    match wedge_cdn::pattern::domain_conflict(claims) {
+        Some(conflict) => Err(ServiceError::Invalid(conflict.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// What `deploy` attaches.

@@ -16,8 +16,8 @@ pub enum ServiceError {
     /// The request is wrong: bad name, invalid component, unknown version (400).
     #[error("{0}")]
     Invalid(String),
-    /// The component is over the size limit (413).
-    #[error("the component is {size} bytes, over the limit of {limit}")]
+    /// An upload (a component, a distribution, a JSON body) is over its size limit (413).
+    #[error("the upload is {size} bytes, over the limit of {limit}")]
     TooLarge {
         /// Its size.
         size: usize,
@@ -56,20 +56,9 @@ pub struct Service {
     signing_key: Option<ed25519_dalek::SigningKey>,
 }
 
-/// Function and alias names: 1 to 64 of `a-z 0-9 - _`.
+/// Function and alias names: the one rule in `wedge_cdn::names`.
 fn check_name(kind: &str, name: &str) -> Result<(), ServiceError> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if valid {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(format!(
-            "{kind} name `{name}`: use 1 to 64 of a-z, 0-9, `-`, `_`"
-        )))
-    }
+    wedge_cdn::names::check_function_name(kind, name).map_err(ServiceError::Invalid)
 }
 
 impl Service {

@@ -171,11 +171,20 @@ impl BlobStore for DiskBlobs {
         }
         let parent = path.parent().ok_or_else(|| io("blob path has no parent"))?;
         std::fs::create_dir_all(parent).map_err(io)?;
-        let temp = parent.join(format!(".{digest}.{}", std::process::id()));
-        let mut file = File::create(&temp).map_err(io)?;
-        file.write_all(bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&temp, &path).map_err(io)?;
+        // A temp file of its own per writer (concurrent publishes of the same bytes each write
+        // one), moved into place only if no other writer got there first: the bytes are the
+        // same, so the first one in stays and the rest are dropped.
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{digest}."))
+            .tempfile_in(parent)
+            .map_err(io)?;
+        temp.write_all(bytes).map_err(io)?;
+        temp.as_file().sync_all().map_err(io)?;
+        match temp.persist_noclobber(&path) {
+            Ok(_) => {}
+            Err(error) if path.exists() => drop(error),
+            Err(error) => return Err(io(error.error)),
+        }
         File::open(parent)
             .and_then(|dir| dir.sync_all())
             .map_err(io)?;
