@@ -9,13 +9,12 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use serde::Deserialize;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use wedge_listener::{Admission, AdmissionLimits};
 
 use crate::cache::PurgeTarget;
 use crate::node::NodeInner;
@@ -40,41 +39,129 @@ struct PurgeRequest {
     all: bool,
 }
 
+/// Connections the admin listener holds at once (operators and scrapers, not viewers).
+const ADMIN_MAX_CONNECTIONS: u32 = 64;
+/// Connections one client may hold on the admin listener before sending a request.
+const ADMIN_MAX_FRESH_PER_CLIENT: u32 = 16;
+
+/// What is checked before any admin request is served: that it was meant for this listener
+/// (a page in an operator's browser reaching it by DNS rebinding names its own domain in
+/// `Host`), that POST bodies are JSON (a cross-site form can only send text, urlencoded or
+/// multipart bodies without a preflight), and, for `/purge` and `/logs`, a bearer token.
+pub(crate) struct Guard {
+    port: u16,
+    tokens: Vec<String>,
+}
+
+impl Guard {
+    /// A guard for the listener bound at `bound`, accepting `tokens` (the node file's admin
+    /// token, the control-plane node token). With no token, `/purge` and `/logs` are closed.
+    pub(crate) fn new(bound: std::net::SocketAddr, tokens: Vec<String>) -> Self {
+        Self {
+            port: bound.port(),
+            tokens,
+        }
+    }
+
+    /// The refusal for `request`, or `None` when it may be served.
+    fn refusal<B>(&self, request: &Request<B>) -> Option<Response<Full<Bytes>>> {
+        if !self.host_allowed(crate::intake::host_of(request)) {
+            return Some(json_reply(
+                StatusCode::MISDIRECTED_REQUEST,
+                &json!({"error": "the Host must be this listener's address (an IP literal or localhost)"}),
+            ));
+        }
+        if request.method() == Method::POST {
+            let json_body = request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(';').next())
+                .is_some_and(|value| value.trim().eq_ignore_ascii_case("application/json"));
+            if !json_body {
+                return Some(json_reply(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    &json!({"error": "POST bodies are application/json"}),
+                ));
+            }
+        }
+        let guarded = matches!(request.uri().path(), "/purge" | "/logs");
+        if guarded && !self.token_presented(request) {
+            let mut reply = json_reply(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "a bearer token is required: [admin] token or the control-plane node token"}),
+            );
+            reply.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+            return Some(reply);
+        }
+        None
+    }
+
+    /// An IP literal or `localhost`, on this listener's port: never a DNS name an attacker
+    /// could point at loopback.
+    fn host_allowed(&self, host: &str) -> bool {
+        let (name, port) = match host.rsplit_once(':') {
+            Some((name, port)) if !name.is_empty() && !port.contains(']') => {
+                (name, port.parse::<u16>().ok())
+            }
+            _ => (host, None),
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        let local_name =
+            name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok();
+        local_name && port == Some(self.port)
+    }
+
+    fn token_presented<B>(&self, request: &Request<B>) -> bool {
+        let Some(presented) = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        // Every token is compared, in constant time.
+        self.tokens.iter().fold(false, |found, token| {
+            found | bool::from(token.as_bytes().ct_eq(presented.as_bytes()))
+        })
+    }
+}
+
 pub(crate) async fn serve(
     listener: TcpListener,
+    guard: Guard,
     node: Arc<NodeInner>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!("admin accept failed: {error}");
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
+    let guard = Arc::new(guard);
+    let admission = Arc::new(Admission::new(AdmissionLimits {
+        max_connections: ADMIN_MAX_CONNECTIONS,
+        max_fresh_per_client: ADMIN_MAX_FRESH_PER_CLIENT,
+        shed_grace: wedge_listener::shed_grace(node.limits.header_read_timeout),
+    }));
+    let timeouts = crate::server::timeouts(&node.limits);
+    let builder = Arc::new(crate::server::connection_builder(&node.limits));
+    let handler = move |request: Request<Incoming>, _peer| {
         let node = Arc::clone(&node);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let node = Arc::clone(&node);
-                async move {
-                    let response = if request.uri().path() == "/logs" {
-                        logs(&node, &request).map(BodyExt::boxed)
-                    } else {
-                        route(&node, request).await.map(BodyExt::boxed)
-                    };
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        let guard = Arc::clone(&guard);
+        async move {
+            if let Some(refusal) = guard.refusal(&request) {
+                refusal.map(BodyExt::boxed)
+            } else if request.uri().path() == "/logs" {
+                logs(&node, &request).map(BodyExt::boxed)
+            } else {
+                route(&node, request).await.map(BodyExt::boxed)
+            }
+        }
+    };
+    wedge_listener::serve(
+        listener, None, admission, timeouts, builder, handler, shutdown,
+    )
+    .await;
 }
 
 fn reply(
@@ -192,10 +279,12 @@ fn status(node: &NodeInner) -> serde_json::Value {
             })
         })
         .collect();
+    let guest_memory = node.runtime.guest_memory();
     json!({
         "node_id": node.node_id,
         "revision": node.applied_revision.load(std::sync::atomic::Ordering::Relaxed),
         "cache": {"entries": node.cache.entry_count(), "bytes": node.cache.size_bytes()},
+        "guest_memory": {"in_use_bytes": guest_memory.0, "limit_bytes": guest_memory.1},
         "functions": functions,
     })
 }

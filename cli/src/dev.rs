@@ -133,7 +133,9 @@ pub(crate) async fn run(options: DevOptions) -> anyhow::Result<()> {
     println!(
         "control plane on {control_url} (WEDGE_CONTROL_URL={control_url} WEDGE_TOKEN={admin_token})"
     );
-    println!("node admin on {admin} (wedge logs --node {admin} --follow)");
+    println!(
+        "node admin on {admin} (WEDGE_NODE_TOKEN={node_token} wedge logs --node {admin} --follow)"
+    );
     println!("access log {}", work.path().join("access.log").display());
     println!("\nserving on {url}\n");
     print_tries(&options.path, &url);

@@ -15,8 +15,13 @@ pub(crate) struct LogQuery<'a> {
 }
 
 /// Streams the lines to stdout: raw JSON with `json`, else one readable line each.
-pub(crate) async fn run(node: &str, query: &LogQuery<'_>, json: bool) -> anyhow::Result<()> {
-    let client = Client::new(node, None)?;
+pub(crate) async fn run(
+    node: &str,
+    token: Option<String>,
+    query: &LogQuery<'_>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let client = Client::new(node, token)?;
     let mut path = format!("/logs?tail={}&follow={}", query.tail, query.follow);
     for (key, value) in [
         ("function", query.function),

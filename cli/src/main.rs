@@ -153,6 +153,9 @@ enum Command {
         /// How many recent lines to start with.
         #[arg(long, default_value_t = 20)]
         tail: usize,
+        /// The node's admin token (`[admin] token`, or its control-plane node token).
+        #[arg(long = "node-token", env = "WEDGE_NODE_TOKEN", hide_env_values = true)]
+        node_token: Option<String>,
     },
     /// Cold-start benchmark of a component: compile, load from cache, and each hook invoked in
     /// fresh instances; p50/p90/p99 per phase and throughput.
@@ -440,9 +443,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             status,
             kind,
             tail,
+            node_token,
         } => {
             logs::run(
                 node,
+                node_token.clone(),
                 &logs::LogQuery {
                     follow: *follow,
                     function: function.as_deref(),

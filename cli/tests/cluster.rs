@@ -220,6 +220,8 @@ async fn publish_deploy_move_roll_back_and_survive_the_control_plane_on_two_node
             "logs",
             "--node",
             &admin,
+            "--node-token",
+            NODE,
             "--function",
             "site",
             "--status",
