@@ -51,6 +51,10 @@ pub struct RuntimeConfig {
     pub memory_keep_resident_bytes: usize,
     /// Directory for precompiled artifacts; `None` compiles in memory at every load.
     pub compile_cache_dir: Option<PathBuf>,
+    /// Bytes of linear memory all live instances together may hold; see
+    /// [`default_guest_memory_bytes`](crate::default_guest_memory_bytes). Past it invocations
+    /// fail with class `throttled`.
+    pub max_guest_memory_bytes: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -63,6 +67,7 @@ impl Default for RuntimeConfig {
             max_wasm_stack_bytes: DEFAULT_MAX_WASM_STACK_BYTES,
             memory_keep_resident_bytes: DEFAULT_MEMORY_KEEP_RESIDENT_BYTES,
             compile_cache_dir: None,
+            max_guest_memory_bytes: crate::default_guest_memory_bytes(),
         }
     }
 }
@@ -70,6 +75,13 @@ impl Default for RuntimeConfig {
 impl RuntimeConfig {
     pub(crate) fn validate(&self) -> Result<(), RuntimeError> {
         let invalid = |message: String| Err(RuntimeError::InvalidConfig(message));
+        if self.max_guest_memory_bytes < crate::MIN_MEMORY_BYTES {
+            return invalid(format!(
+                "max_guest_memory_bytes {} must be at least {}",
+                self.max_guest_memory_bytes,
+                crate::MIN_MEMORY_BYTES
+            ));
+        }
         if self.max_instances == 0 {
             return invalid("max_instances must be at least 1".into());
         }

@@ -28,6 +28,8 @@ pub enum ErrorClass {
     ConcurrencyLimit,
     /// Every instance slot of the runtime is in use.
     PoolExhausted,
+    /// The runtime's budget of guest memory is in use.
+    Throttled,
     /// Something failed in the host itself.
     Internal,
 }
@@ -46,6 +48,7 @@ impl ErrorClass {
             ErrorClass::HookNotExported => "hook-not-exported",
             ErrorClass::ConcurrencyLimit => "concurrency-limit",
             ErrorClass::PoolExhausted => "pool-exhausted",
+            ErrorClass::Throttled => "throttled",
             ErrorClass::Internal => "internal",
         }
     }
@@ -114,6 +117,13 @@ pub enum InvokeError {
     /// No instance slot is free in the runtime's pool.
     #[error("no instance slot free: {0}")]
     PoolExhausted(String),
+    /// The runtime's guest memory budget is in use: the invocation was refused before it
+    /// started, or stopped when its memory would have grown past the budget.
+    #[error("the node's guest memory budget of {limit} bytes is in use")]
+    Throttled {
+        /// The budget, in bytes.
+        limit: u64,
+    },
     /// The host failed; this is a bug or an environment problem, not the guest's doing.
     #[error("internal error: {0}")]
     Internal(String),
@@ -133,6 +143,7 @@ impl InvokeError {
             InvokeError::HookNotExported { .. } => ErrorClass::HookNotExported,
             InvokeError::ConcurrencyLimit { .. } => ErrorClass::ConcurrencyLimit,
             InvokeError::PoolExhausted(_) => ErrorClass::PoolExhausted,
+            InvokeError::Throttled { .. } => ErrorClass::Throttled,
             InvokeError::Internal(_) => ErrorClass::Internal,
         }
     }

@@ -7,8 +7,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, TypedFunc};
 
+use crate::budget::MemoryBudget;
 use crate::compile_cache::ArtifactSource;
-use crate::host::{FunctionIdentity, HostState};
+use crate::host::{FunctionIdentity, GuestLimiter, HostState};
 use crate::invoke::limited_store;
 use crate::limits::ORIGIN_MAX_MEMORY_BYTES;
 use crate::types::{Request, RequestAction, Response};
@@ -195,7 +196,11 @@ async fn trial_instantiate(
         Arc::clone(identity),
         Hook::ViewerRequest,
         InvocationContext::default(),
-        ORIGIN_MAX_MEMORY_BYTES,
+        // A trial run is not a guest's load on the node: charged to a budget of its own.
+        GuestLimiter::new(
+            ORIGIN_MAX_MEMORY_BYTES,
+            Arc::new(MemoryBudget::new(u64::MAX)),
+        ),
         deadline,
     );
     let mut store = limited_store(&runtime.engine, state);

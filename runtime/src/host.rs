@@ -12,6 +12,7 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use crate::Hook;
 use crate::bindings::wedge::edge::{config, context, log, types};
+use crate::budget::MemoryBudget;
 use crate::stdio::CapturedOutput;
 
 /// Log lines one invocation may write; later ones are counted and dropped.
@@ -151,7 +152,7 @@ impl HostState {
         function: Arc<FunctionIdentity>,
         hook: Hook,
         context: InvocationContext,
-        memory_cap: u64,
+        limiter: GuestLimiter,
         deadline: Instant,
     ) -> Self {
         let stdout = CapturedOutput::new(STDIO_CAPTURE_BYTES);
@@ -173,7 +174,7 @@ impl HostState {
         Self {
             wasi,
             table: ResourceTable::new(),
-            limiter: GuestLimiter::new(memory_cap),
+            limiter,
             hook,
             deadline,
             function,
@@ -337,20 +338,48 @@ impl fmt::Display for MemoryLimitExceeded {
 
 impl std::error::Error for MemoryLimitExceeded {}
 
-/// Caps the guest's linear memory (summed over its memories) and records the peak.
+/// A grow refused because the runtime's guest memory budget is in use.
+#[derive(Debug)]
+pub(crate) struct BudgetExceeded;
+
+impl fmt::Display for BudgetExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the node's guest memory budget is in use")
+    }
+}
+
+impl std::error::Error for BudgetExceeded {}
+
+/// Caps the guest's linear memory (summed over its memories) and records the peak; every
+/// byte it grants is charged to the runtime's budget and given back when the store goes.
 pub(crate) struct GuestLimiter {
     cap: u64,
     in_use: u64,
     pub(crate) peak: u64,
+    budget: Arc<MemoryBudget>,
 }
 
 impl GuestLimiter {
-    pub(crate) fn new(cap: u64) -> Self {
+    pub(crate) fn new(cap: u64, budget: Arc<MemoryBudget>) -> Self {
         Self {
             cap,
             in_use: 0,
             peak: 0,
+            budget,
         }
+    }
+}
+
+impl GuestLimiter {
+    /// The runtime budget's limit, for the error that names it.
+    pub(crate) fn budget_limit(&self) -> u64 {
+        self.budget.limit()
+    }
+}
+
+impl Drop for GuestLimiter {
+    fn drop(&mut self) {
+        self.budget.release(self.in_use);
     }
 }
 
@@ -367,6 +396,9 @@ impl ResourceLimiter for GuestLimiter {
             // An error, not `Ok(false)`: the guest traps at once instead of seeing a failed
             // grow it might mishandle, and the trap says why.
             return Err(wasmtime::Error::new(MemoryLimitExceeded));
+        }
+        if !self.budget.try_charge(grown) {
+            return Err(wasmtime::Error::new(BudgetExceeded));
         }
         self.in_use = total;
         self.peak = self.peak.max(total);

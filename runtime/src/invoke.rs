@@ -8,7 +8,10 @@ use wasmtime::component::ComponentExportIndex;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
 use crate::function::{Function, RequestHookFunc, ResponseHookFunc};
-use crate::host::{GuestLog, HostState, MAX_LOG_MESSAGE_BYTES, MemoryLimitExceeded, truncate};
+use crate::host::{
+    BudgetExceeded, GuestLimiter, GuestLog, HostState, MAX_LOG_MESSAGE_BYTES, MemoryLimitExceeded,
+    truncate,
+};
 use crate::output::{check_request, check_response};
 use crate::types::{Request, RequestAction, Response};
 use crate::{Hook, InvocationContext, InvokeError, Limits};
@@ -119,6 +122,12 @@ impl Function {
                     limit: self.0.max_concurrency,
                 })?;
 
+        let budget = &self.0.runtime.budget;
+        if budget.exhausted() {
+            return Err(InvokeError::Throttled {
+                limit: budget.limit(),
+            });
+        }
         let deadline = Instant::now() + limits.timeout();
         let mut store = self.new_store(hook, limits, context, deadline);
         let fuel_budget = self
@@ -173,7 +182,7 @@ impl Function {
             Arc::clone(&self.0.identity),
             hook,
             context.clone(),
-            limits.memory_bytes(),
+            GuestLimiter::new(limits.memory_bytes(), Arc::clone(&self.0.runtime.budget)),
             deadline,
         );
         limited_store(&self.0.runtime.engine, state)
@@ -244,6 +253,11 @@ fn classify(
     if error.chain().any(|cause| cause.is::<MemoryLimitExceeded>()) {
         return InvokeError::MemoryLimit {
             limit: limits.memory_bytes(),
+        };
+    }
+    if error.chain().any(|cause| cause.is::<BudgetExceeded>()) {
+        return InvokeError::Throttled {
+            limit: state.limiter.budget_limit(),
         };
     }
     if error

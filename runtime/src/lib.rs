@@ -36,6 +36,7 @@
 //! ```
 
 mod bindings;
+mod budget;
 mod compile_cache;
 mod config;
 mod engine;
@@ -53,6 +54,7 @@ use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
+pub use budget::{DEFAULT_GUEST_MEMORY_SHARE, default_guest_memory_bytes};
 pub use compile_cache::ArtifactSource;
 pub use config::{
     Allocation, DEFAULT_EPOCH_TICK, DEFAULT_FUNCTION_CONCURRENCY, DEFAULT_MAX_INSTANCES,
@@ -88,6 +90,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) linker: Linker<host::HostState>,
     pub(crate) compile_cache: Option<compile_cache::CompileCache>,
     pub(crate) config: RuntimeConfig,
+    pub(crate) budget: Arc<budget::MemoryBudget>,
     _ticker: engine::EpochTicker,
 }
 
@@ -120,6 +123,7 @@ impl Runtime {
             engine,
             linker,
             compile_cache,
+            budget: Arc::new(budget::MemoryBudget::new(config.max_guest_memory_bytes)),
             config,
             _ticker: ticker,
         })))
@@ -128,6 +132,11 @@ impl Runtime {
     /// The configuration the runtime was built with.
     pub fn config(&self) -> &RuntimeConfig {
         &self.0.config
+    }
+
+    /// Bytes of guest linear memory held by live instances now, and the runtime's budget.
+    pub fn guest_memory(&self) -> (u64, u64) {
+        (self.0.budget.in_use(), self.0.budget.limit())
     }
 
     /// Validates an association's limits for `hook`: defaults filled in, maxima enforced.
