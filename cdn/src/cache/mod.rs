@@ -17,19 +17,31 @@ use moka::notification::RemovalCause;
 
 pub(crate) use freshness::Lifetime;
 pub use key::CacheKey;
+pub(crate) use key::cookies;
 
 use crate::config::{CacheConfig, CachePolicyConfig};
 use crate::message::{EdgeRequest, EdgeResponse};
 
 /// The most variants (distinct `Vary` selections) kept per key; the oldest goes first.
 const MAX_VARIANTS: usize = 16;
-/// Bytes counted for an entry beyond its body and headers.
-const ENTRY_OVERHEAD: usize = 256;
+/// Bytes counted for an entry beyond its body and header fields: the entry, its `Arc`, the
+/// RFC 9111 policy's own fields and the store's bookkeeping.
+const ENTRY_OVERHEAD: usize = 1024;
+/// Bytes counted per header field beyond its name and value: the map's bucket and index and
+/// the value's allocation.
+const FIELD_OVERHEAD: usize = 96;
+/// Bytes counted per key beyond its text: the store's node, hash and expiry timer.
+const KEY_OVERHEAD: usize = 256;
 
-/// One stored response.
+/// One stored response. Its body and header values are exact-size copies, never slices of the
+/// buffers they arrived in (a 1 KiB body must not keep a 16 KiB read buffer alive), and its
+/// weight counts everything it holds.
 #[derive(Debug)]
 pub struct Entry {
     policy: CachePolicy,
+    /// Header fields the policy holds of the request (those `Vary` names, and what decides
+    /// whether it may be stored).
+    policy_request_fields: usize,
     /// The status.
     pub status: StatusCode,
     /// The header fields as stored (no hop-by-hop fields, no `age`).
@@ -89,13 +101,16 @@ impl Entry {
         }
     }
 
+    /// What the entry holds: the body, its header fields twice (stored, and in the policy),
+    /// the request fields the policy keeps, and the overheads.
     fn weight(&self) -> usize {
         let headers: usize = self
             .headers
             .iter()
-            .map(|(n, v)| n.as_str().len() + v.len())
+            .map(|(n, v)| n.as_str().len() + v.len() + FIELD_OVERHEAD)
             .sum();
-        ENTRY_OVERHEAD + headers + self.body.len()
+        let surrogate_keys: usize = self.surrogate_keys.iter().map(|k| k.len() + 24).sum();
+        ENTRY_OVERHEAD + 2 * headers + self.policy_request_fields + surrogate_keys + self.body.len()
     }
 
     /// Whether this variant answers `request` (its `Vary` fields match).
@@ -113,6 +128,7 @@ impl Entry {
 /// What a stored entry is made of, before its lifetime is decided.
 struct StoredParts {
     policy: CachePolicy,
+    policy_request_fields: usize,
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
@@ -212,11 +228,8 @@ impl Cache {
         let counter = Arc::clone(&evictions);
         let store = moka::sync::Cache::builder()
             .max_capacity(config.capacity_bytes)
-            .weigher(|key: &String, value: &Arc<Variants>| {
-                value
-                    .weight
-                    .saturating_add(u32::try_from(key.len()).unwrap_or(u32::MAX))
-            })
+            // Variants weigh their key too (it is held twice: by the store and in the value).
+            .weigher(|_key: &String, value: &Arc<Variants>| value.weight)
             .expire_after(KeepFor)
             .eviction_listener(move |_, _, cause| {
                 if cause == RemovalCause::Size {
@@ -294,17 +307,20 @@ impl Cache {
         if response.body.len() > self.config.max_object_bytes {
             return None;
         }
-        let policy_request = PolicyRequest::new(&request.headers);
+        let headers = compact(&response.headers);
+        let request_fields = policy_request_fields(&request.headers, &headers);
+        let policy_request = PolicyRequest::new(&request_fields);
         let mut as_response = http::Response::new(());
         *as_response.status_mut() = response.status;
-        *as_response.headers_mut() = response.headers.clone();
+        *as_response.headers_mut() = headers.clone();
         let policy =
             CachePolicy::new_options(&policy_request, &as_response, now, CacheOptions::default());
         let stored = StoredParts {
             policy,
+            policy_request_fields: fields_size(&request_fields),
             status: response.status,
-            headers: response.headers.clone(),
-            body: response.body.clone(),
+            headers,
+            body: Bytes::copy_from_slice(&response.body),
         };
         self.put(key, request, &policy_request, stored, behavior, now)
     }
@@ -321,6 +337,7 @@ impl Cache {
     ) -> Option<Arc<Entry>> {
         let StoredParts {
             policy,
+            policy_request_fields,
             status,
             mut headers,
             body,
@@ -338,6 +355,7 @@ impl Cache {
         headers.remove(header::AGE);
         let entry = Arc::new(Entry {
             policy,
+            policy_request_fields,
             status,
             has_vary: headers.contains_key(header::VARY),
             surrogate_keys: surrogate_keys(&headers),
@@ -360,10 +378,12 @@ impl Cache {
         behavior: &CachePolicyConfig,
         now: SystemTime,
     ) -> Option<Arc<Entry>> {
-        let policy_request = PolicyRequest::new(&request.headers);
+        let not_modified_headers = compact(&not_modified.headers);
+        let request_fields = policy_request_fields(&request.headers, &entry.headers);
+        let policy_request = PolicyRequest::new(&request_fields);
         let mut as_response = http::Response::new(());
         *as_response.status_mut() = not_modified.status;
-        *as_response.headers_mut() = not_modified.headers.clone();
+        *as_response.headers_mut() = not_modified_headers.clone();
         let AfterResponse::NotModified(policy, parts) =
             entry
                 .policy
@@ -373,7 +393,7 @@ impl Cache {
         };
         let mut headers = parts.headers;
         // RFC 9111 §3.2: fields new in the 304 are added too (the crate only replaces).
-        for (name, value) in &not_modified.headers {
+        for (name, value) in &not_modified_headers {
             let about_the_body = [
                 header::CONTENT_LENGTH,
                 header::CONTENT_ENCODING,
@@ -385,8 +405,9 @@ impl Cache {
         }
         let stored = StoredParts {
             policy,
+            policy_request_fields: fields_size(&request_fields),
             status: entry.status,
-            headers,
+            headers: compact(&headers),
             body: entry.body.clone(),
         };
         self.put(key, request, &policy_request, stored, behavior, now)
@@ -407,7 +428,11 @@ impl Cache {
                 .filter(|other| !other.matches(request, now));
             entries.extend(others.take(MAX_VARIANTS - 1).cloned());
         }
-        let weight: usize = entries.iter().map(|e| e.weight()).sum();
+        let weight: usize = KEY_OVERHEAD
+            + 2 * key.primary.len()
+            + key.distribution.len()
+            + key.path.len()
+            + entries.iter().map(|e| e.weight()).sum::<usize>();
         let keep_for = entries
             .iter()
             .map(|e| {
@@ -470,6 +495,58 @@ impl Cache {
     pub fn evictions(&self) -> u64 {
         self.evictions.load(Ordering::Relaxed)
     }
+}
+
+/// A copy of `headers` in exact-size allocations: values parsed off the wire are slices of
+/// the connection's read buffer, which a stored copy would otherwise keep alive.
+fn compact(headers: &HeaderMap) -> HeaderMap {
+    let mut compacted = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        compacted.append(name.clone(), copy);
+    }
+    compacted
+}
+
+/// The request fields a stored response's policy needs, copied: those its `Vary` names (to
+/// tell variants apart) and those that decide whether a shared cache may store it. The rest of
+/// the request (cookies, user agents, ...) is not kept with every entry.
+fn policy_request_fields(request: &HeaderMap, response: &HeaderMap) -> HeaderMap {
+    let mut fields = HeaderMap::new();
+    let varied = response
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty() && *name != "*");
+    // The host and the request's own cache directives are compared when a variant is chosen.
+    let deciding = [
+        header::HOST,
+        header::CACHE_CONTROL,
+        header::PRAGMA,
+        header::AUTHORIZATION,
+    ];
+    for name in deciding.iter().map(http::HeaderName::as_str).chain(varied) {
+        for value in request.get_all(name) {
+            if let (Ok(name), Ok(copy)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                fields.append(name, copy);
+            }
+        }
+    }
+    fields
+}
+
+/// Bytes a header map holds, as [`Entry::weight`] counts them.
+fn fields_size(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + FIELD_OVERHEAD)
+        .sum()
 }
 
 /// The keys of a `surrogate-key` field: space-separated (Fastly's convention).
