@@ -230,19 +230,34 @@ impl TestNode {
         send(self.addr, Method::GET, path, headers, Bytes::new()).await
     }
 
+    /// A POST to the admin listener with the admin token and a JSON body.
     pub async fn admin_post(&self, path: &str, body: &str) -> Reply2 {
-        send(
-            self.admin,
-            Method::POST,
-            path,
-            &[("content-type", "application/json")],
-            Bytes::from(body.to_owned()),
-        )
-        .await
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", bearer.as_str()),
+        ];
+        self.admin_send(Method::POST, path, &headers, body).await
     }
 
+    /// A GET from the admin listener with the admin token.
     pub async fn admin_get(&self, path: &str) -> Reply2 {
-        send(self.admin, Method::GET, path, &[], Bytes::new()).await
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        let headers = [("authorization", bearer.as_str())];
+        self.admin_send(Method::GET, path, &headers, "").await
+    }
+
+    /// A request to the admin listener, addressed to it by its own address, with `headers`.
+    pub async fn admin_send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply2 {
+        let host = self.admin.to_string();
+        let body = Bytes::from(body.to_owned());
+        send_to_host(self.admin, &host, method, path, headers, body).await
     }
 
     pub async fn stop(&mut self) {
@@ -251,6 +266,9 @@ impl TestNode {
         }
     }
 }
+
+/// The admin token of [`config`]'s node.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// The base config: one plain listener, an admin listener, the access log in the temp dir, a
 /// small instance pool, one distribution `site` for every host with origin `main`. `rest`
@@ -267,6 +285,7 @@ address = "127.0.0.1:0"
 
 [admin]
 address = "127.0.0.1:0"
+token = "{ADMIN_TOKEN}"
 
 [runtime]
 max_instances = 32
@@ -340,9 +359,21 @@ impl Reply2 {
     }
 }
 
-/// One request on a fresh HTTP/1.1 connection.
+/// One request for `site.test` on a fresh HTTP/1.1 connection.
 pub async fn send(
     addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Reply2 {
+    send_to_host(addr, "site.test", method, path, headers, body).await
+}
+
+/// One request for `host` on a fresh HTTP/1.1 connection.
+pub async fn send_to_host(
+    addr: SocketAddr,
+    host: &str,
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
@@ -358,7 +389,7 @@ pub async fn send(
     *request.uri_mut() = path.parse().unwrap();
     request
         .headers_mut()
-        .insert("host", HeaderValue::from_static("site.test"));
+        .insert("host", HeaderValue::from_str(host).unwrap());
     for (name, value) in headers {
         request.headers_mut().append(
             HeaderName::from_bytes(name.as_bytes()).unwrap(),

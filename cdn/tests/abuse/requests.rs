@@ -1,0 +1,94 @@
+//! Requests shaped to hold the node or reach past it: stalled bodies, TRACE, and a target
+//! whose authority names another site than its Host.
+
+use crate::common::{Origin, Reply, config, raw, raw_status, start_node};
+
+fn quick_body_timeout(origin: std::net::SocketAddr, rest: &str) -> String {
+    config(
+        origin,
+        &format!("[distributions.default_behavior]\norigin = \"main\"\n{rest}"),
+    )
+    .replacen(
+        "[admin]",
+        "[limits]\nbody_read_timeout_ms = 300\n\n[admin]",
+        1,
+    )
+}
+
+#[tokio::test]
+async fn a_stalled_request_body_is_refused_with_408() {
+    let origin = Origin::start(|_| Reply::ok("ok")).await;
+    let node = start_node(&quick_body_timeout(origin.addr, "")).await;
+    let short = b"POST /upload HTTP/1.1\r\nhost: site.test\r\ncontent-length: 100\r\n\r\nonly this";
+    let answer = raw(node.addr, short).await;
+    assert_eq!(raw_status(&answer), 408, "{answer}");
+    let unfinished =
+        b"POST /upload HTTP/1.1\r\nhost: site.test\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n";
+    let answer = raw(node.addr, unfinished).await;
+    assert_eq!(raw_status(&answer), 408, "{answer}");
+    assert_eq!(origin.hits(), 0);
+}
+
+#[tokio::test]
+async fn trace_is_refused_unless_the_behavior_allows_it() {
+    let origin = Origin::start(|_| Reply::ok("ok")).await;
+    let allowed = "\n[[distributions.behaviors]]\npath = \"/debug/*\"\norigin = \"main\"\nallow_trace = true\ncache = { enabled = false }\n";
+    let toml = config(
+        origin.addr,
+        &format!("{allowed}\n[distributions.default_behavior]\norigin = \"main\"\n"),
+    );
+    let node = start_node(&toml).await;
+    let trace = |path: &str| {
+        format!(
+            "TRACE {path} HTTP/1.1\r\nhost: site.test\r\ncookie: session=secret\r\nconnection: close\r\n\r\n"
+        )
+    };
+    let refused = raw(node.addr, trace("/x").as_bytes()).await;
+    assert_eq!(raw_status(&refused), 405, "{refused}");
+    assert_eq!(origin.hits(), 0);
+    let allowed = raw(node.addr, trace("/debug/x").as_bytes()).await;
+    assert_eq!(raw_status(&allowed), 200, "{allowed}");
+    assert_eq!(origin.last().method, http::Method::TRACE);
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_is_routed_by_its_authority() {
+    let origin = Origin::start(|recorded| Reply::ok(&recorded.uri.clone())).await;
+    let toml = format!(
+        r#"
+[node]
+id = "authority"
+access_log = "off"
+[[listeners]]
+address = "127.0.0.1:0"
+[[distributions]]
+id = "www"
+domains = ["www.test"]
+[distributions.origins.main]
+url = "http://{0}/www"
+[distributions.default_behavior]
+origin = "main"
+[[distributions]]
+id = "other"
+domains = ["other.test"]
+[distributions.origins.main]
+url = "http://{0}/other"
+[distributions.default_behavior]
+origin = "main"
+cache = {{ enabled = false }}
+"#,
+        origin.addr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("node.toml"), toml).unwrap();
+    let config = wedge_cdn::config::NodeConfig::load(&dir.path().join("node.toml")).unwrap();
+    let node = wedge_cdn::RunningNode::start(config).await.unwrap();
+    let answer = raw(
+        node.listeners()[0],
+        b"GET http://other.test/x HTTP/1.1\r\nhost: www.test\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+    assert!(answer.ends_with("/other/x"), "{answer}");
+    node.shutdown().await;
+}
