@@ -125,6 +125,21 @@ async fn an_http2_connection_without_streams_is_closed_when_idle() {
 }
 
 #[tokio::test]
+async fn a_keep_alive_connection_left_idle_is_closed() {
+    let origin = Origin::start(|_| Reply::ok("ok")).await;
+    let node = start_node(&with_limits(origin.addr, "")).await;
+    let mut idle = TcpStream::connect(node.addr).await.unwrap();
+    idle.write_all(b"GET /one HTTP/1.1\r\nhost: site.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 1024];
+    let n = idle.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+    // The response was complete (a small body in one write); now nothing more is sent.
+    assert!(closed_by_server(&mut idle).await);
+}
+
+#[tokio::test]
 async fn one_client_gets_only_its_share_of_silent_connections() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
     // A long first-request deadline: what closes the extra connection is the per-client cap.

@@ -3,7 +3,9 @@
 
 use crate::common::{Origin, Reply, send_to_host};
 
-fn two_distributions(origin: std::net::SocketAddr, first: &str, second: &str) -> String {
+/// Two distributions, `alpha` and `beta`, claiming `first` and `second` (TOML lists' insides);
+/// each forwards to `origin` under the base path `/alpha` or `/beta`.
+pub(crate) fn two_distributions(origin: std::net::SocketAddr, first: &str, second: &str) -> String {
     format!(
         r#"
 [node]
@@ -32,7 +34,8 @@ origin = "main"
     )
 }
 
-fn load(toml: &str) -> Result<wedge_cdn::config::NodeConfig, String> {
+/// Validates `toml` as a node config file.
+pub(crate) fn load(toml: &str) -> Result<wedge_cdn::config::NodeConfig, String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.toml");
     std::fs::write(&path, toml).unwrap();

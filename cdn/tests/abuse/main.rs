@@ -6,7 +6,8 @@
 //! - a TCP connection that never sends a byte is closed at the first-request deadline;
 //! - a connection that sends half the HTTP/2 preface and stops is closed at that deadline;
 //! - a TLS connection that completes the handshake and says nothing is closed at that deadline;
-//! - an HTTP/2 connection left open with no stream is closed after the idle timeout;
+//! - an HTTP/1.1 keep-alive connection, and an HTTP/2 connection with no stream, left idle are
+//!   closed;
 //! - one client opening more silent connections than its share gets the extra ones closed;
 //! - silent sockets re-opened continuously at twice the connection limit, from several
 //!   addresses, do not keep a single normal viewer from being served;

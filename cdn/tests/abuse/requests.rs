@@ -2,6 +2,7 @@
 //! whose authority names another site than its Host.
 
 use crate::common::{Origin, Reply, config, raw, raw_status, start_node};
+use crate::domains::{load, two_distributions};
 
 fn quick_body_timeout(origin: std::net::SocketAddr, rest: &str) -> String {
     config(
@@ -54,41 +55,14 @@ async fn trace_is_refused_unless_the_behavior_allows_it() {
 #[tokio::test]
 async fn an_absolute_form_target_is_routed_by_its_authority() {
     let origin = Origin::start(|recorded| Reply::ok(&recorded.uri.clone())).await;
-    let toml = format!(
-        r#"
-[node]
-id = "authority"
-access_log = "off"
-[[listeners]]
-address = "127.0.0.1:0"
-[[distributions]]
-id = "www"
-domains = ["www.test"]
-[distributions.origins.main]
-url = "http://{0}/www"
-[distributions.default_behavior]
-origin = "main"
-[[distributions]]
-id = "other"
-domains = ["other.test"]
-[distributions.origins.main]
-url = "http://{0}/other"
-[distributions.default_behavior]
-origin = "main"
-cache = {{ enabled = false }}
-"#,
-        origin.addr
-    );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("node.toml"), toml).unwrap();
-    let config = wedge_cdn::config::NodeConfig::load(&dir.path().join("node.toml")).unwrap();
-    let node = wedge_cdn::RunningNode::start(config).await.unwrap();
+    let toml = two_distributions(origin.addr, r#""www.test""#, r#""other.test""#);
+    let node = wedge_cdn::RunningNode::start(load(&toml).unwrap()).await.unwrap();
     let answer = raw(
         node.listeners()[0],
         b"GET http://other.test/x HTTP/1.1\r\nhost: www.test\r\nconnection: close\r\n\r\n",
     )
     .await;
     assert_eq!(raw_status(&answer), 200, "{answer}");
-    assert!(answer.ends_with("/other/x"), "{answer}");
+    assert!(answer.ends_with("/beta/x"), "{answer}");
     node.shutdown().await;
 }
