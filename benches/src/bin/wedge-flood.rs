@@ -71,9 +71,9 @@ async fn attacker(from: Ipv4Addr, node: SocketAddr, stop: Arc<AtomicBool>) -> us
         let mut buffer = [0u8; 64];
         // Held until the node closes it (or the run ends).
         while !stop.load(Ordering::Relaxed) {
-            match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buffer)).await {
-                Ok(Ok(0) | Err(_)) => break,
-                _ => {}
+            let read = tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buffer));
+            if let Ok(Ok(0) | Err(_)) = read.await {
+                break;
             }
         }
     }

@@ -56,7 +56,9 @@ async fn trace_is_refused_unless_the_behavior_allows_it() {
 async fn an_absolute_form_target_is_routed_by_its_authority() {
     let origin = Origin::start(|recorded| Reply::ok(&recorded.uri.clone())).await;
     let toml = two_distributions(origin.addr, r#""www.test""#, r#""other.test""#);
-    let node = wedge_cdn::RunningNode::start(load(&toml).unwrap()).await.unwrap();
+    let node = wedge_cdn::RunningNode::start(load(&toml).unwrap())
+        .await
+        .unwrap();
     let answer = raw(
         node.listeners()[0],
         b"GET http://other.test/x HTTP/1.1\r\nhost: www.test\r\nconnection: close\r\n\r\n",
