@@ -39,7 +39,8 @@ const FORWARDING_HEADERS: [&str; 6] = [
 struct Viewer {
     client_ip: IpAddr,
     tls: bool,
-    forwarded_for: HeaderValue,
+    /// A trusted proxy's `x-forwarded-for` chain with the proxy appended.
+    forwarded_for: Option<HeaderValue>,
 }
 
 /// Takes the forwarding headers out of `headers` and decides who the viewer is. From a trusted
@@ -47,45 +48,43 @@ struct Viewer {
 /// proxy, and its `x-forwarded-proto` is believed; the chain goes on with the proxy appended.
 fn viewer(headers: &mut HeaderMap, conn: &ConnInfo) -> Viewer {
     let trusted = |ip: &IpAddr| conn.trusted_proxies.iter().any(|net| net.contains(ip));
-    let chain: Vec<String> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|hop| hop.trim().to_owned())
-        .filter(|hop| !hop.is_empty())
-        .collect();
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .map(|value| value.trim().eq_ignore_ascii_case("https"));
+    let mut viewer = Viewer {
+        client_ip: conn.peer_ip,
+        tls: conn.tls,
+        forwarded_for: None,
+    };
+    if trusted(&conn.peer_ip) {
+        let chain: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .filter(|hop| !hop.is_empty())
+            .collect();
+        if !chain.is_empty() {
+            let hops: Vec<IpAddr> = chain.iter().map_while(|hop| hop.parse().ok()).collect();
+            viewer.client_ip = hops
+                .iter()
+                .rev()
+                .find(|ip| !trusted(ip))
+                .or(hops.first())
+                .copied()
+                .unwrap_or(conn.peer_ip);
+            viewer.forwarded_for =
+                HeaderValue::from_str(&format!("{}, {}", chain.join(", "), conn.peer_ip)).ok();
+        }
+        if let Some(proto) = headers
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+        {
+            viewer.tls = proto.trim().eq_ignore_ascii_case("https");
+        }
+    }
     for name in FORWARDING_HEADERS {
         headers.remove(name);
     }
-    let own = HeaderValue::from_str(&conn.peer_ip.to_string());
-    if !trusted(&conn.peer_ip) || chain.is_empty() {
-        return Viewer {
-            client_ip: conn.peer_ip,
-            tls: conn.tls,
-            forwarded_for: own.unwrap_or(HeaderValue::from_static("unknown")),
-        };
-    }
-    let hops: Vec<Option<IpAddr>> = chain.iter().map(|hop| hop.parse().ok()).collect();
-    let client_ip = hops
-        .iter()
-        .rev()
-        .map_while(|hop| *hop)
-        .find(|ip| !trusted(ip))
-        .or_else(|| hops.iter().rev().map_while(|hop| *hop).last())
-        .unwrap_or(conn.peer_ip);
-    let forwarded_for = HeaderValue::from_str(&format!("{}, {}", chain.join(", "), conn.peer_ip))
-        .or(own)
-        .unwrap_or(HeaderValue::from_static("unknown"));
-    Viewer {
-        client_ip,
-        tls: proto.unwrap_or(conn.tls),
-        forwarded_for,
-    }
+    viewer
 }
 
 /// The host a request is for: the authority of an absolute-form target or of HTTP/2's

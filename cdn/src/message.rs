@@ -22,9 +22,9 @@ pub struct EdgeRequest {
     pub client_ip: IpAddr,
     /// Whether the viewer came over TLS.
     pub tls: bool,
-    /// The `x-forwarded-for` the origin gets: the viewer's address, or a trusted proxy's chain
-    /// with the proxy appended.
-    pub forwarded_for: HeaderValue,
+    /// A trusted proxy's `x-forwarded-for` chain with the proxy appended, for the origin;
+    /// `None` when the viewer came directly (the origin then gets `client_ip`).
+    pub forwarded_for: Option<HeaderValue>,
     /// The viewer's own header fields, kept once a function has changed the request: what a
     /// function set is forwarded to the origin whatever the origin request policy says.
     pub viewer_headers: Option<Arc<HeaderMap>>,

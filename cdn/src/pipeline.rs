@@ -385,7 +385,13 @@ impl Route {
         let mut extra = conditional;
         extra.append(header::VIA, self.node.via.clone());
         // The node's own forwarding headers, never a viewer's (intake dropped those).
-        extra.insert("x-forwarded-for", request.forwarded_for.clone());
+        let forwarded_for = match &request.forwarded_for {
+            Some(chain) => Some(chain.clone()),
+            None => HeaderValue::from_str(&request.client_ip.to_string()).ok(),
+        };
+        if let Some(value) = forwarded_for {
+            extra.insert("x-forwarded-for", value);
+        }
         extra.insert(
             "x-forwarded-proto",
             HeaderValue::from_static(if request.tls { "https" } else { "http" }),

@@ -117,7 +117,7 @@ mod tests {
             body: Bytes::new(),
             client_ip: [127, 0, 0, 1].into(),
             tls: false,
-            forwarded_for: HeaderValue::from_static("127.0.0.1"),
+            forwarded_for: None,
             viewer_headers: None,
         }
     }
