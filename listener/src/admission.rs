@@ -4,7 +4,8 @@
 //! A connection is *fresh* from accept until its first request head has been read. Fresh
 //! connections cost an attacker nothing to open and hold, so at the limit the oldest fresh
 //! connection is closed to make room for a new one; failing that, the connection idle the
-//! longest (keep-alive, nothing in flight). A connection younger than the shed grace is never
+//! longest (keep-alive, nothing in flight). Once half the slots are taken, one client (an IPv4
+//! address, an IPv6 /64) may hold only so many fresh connections; more are refused. A connection younger than the shed grace is never
 //! shed: every client gets that long to send its first request however fast an attacker
 //! churns, and the attacker's churn is bounded by the limit over the grace. When nothing can be
 //! shed, the new connection waits for a slot (and further ones wait in the kernel's backlog).
@@ -16,6 +17,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+/// A connection that has not sent a single byte this long after accept is shed first at the
+/// limit. Clients send their request (or TLS hello) right after the handshake, so a silent one
+/// is idle, not slow; one that has sent something gets the longer shed grace.
+pub const SILENT_SHED_GRACE: Duration = Duration::from_millis(100);
 
 /// Who a connection belongs to, for the per-client cap: an IPv4 address, or the /64 an IPv6
 /// address is in (one subscriber's allocation; rotating addresses inside it gains nothing).
@@ -43,7 +49,8 @@ impl ClientKey {
 pub struct AdmissionLimits {
     /// Connections open at once.
     pub max_connections: u32,
-    /// Connections one client may hold open before sending its first request.
+    /// Connections one client may hold open before sending its first request, once half of
+    /// `max_connections` are open.
     pub max_fresh_per_client: u32,
     /// A connection this young is never shed to make room for another.
     pub shed_grace: Duration,
@@ -102,8 +109,12 @@ impl Admission {
             let freed = self.freed.notified();
             let retry_at = {
                 let mut registry = self.lock();
+                // The per-client cap applies once the set is half full: below that there is
+                // room for everyone, and a load test or a crowd behind one NAT may open many
+                // connections at once.
+                let pressed = registry.open.len() * 2 >= self.limits.max_connections as usize;
                 let fresh = registry.fresh_per_client.get(&client).copied().unwrap_or(0);
-                if fresh >= self.limits.max_fresh_per_client {
+                if pressed && fresh >= self.limits.max_fresh_per_client {
                     return Err(Refusal::TooManyFresh);
                 }
                 let mut retry_at = None;
@@ -164,6 +175,7 @@ impl Registry {
             client,
             opened: Instant::now(),
             started: AtomicBool::new(false),
+            heard: AtomicBool::new(false),
             in_flight: AtomicU32::new(0),
             idle_since_ms: AtomicU64::new(0),
             shed: Notify::new(),
@@ -174,26 +186,38 @@ impl Registry {
         state
     }
 
-    /// Closes the oldest fresh connection, else the one idle the longest, if it is past
-    /// `grace`. When the only candidates are younger, says when the oldest will be past it
+    /// Closes one connection to make room, the first of these past its grace: the oldest fresh
+    /// one that has not sent a byte (silent grace), the oldest fresh one (`grace`), the one idle
+    /// the longest (`grace`). When all are too young, says when the first will not be
     /// (`Err(Some)`); when every connection is busy, `Err(None)`.
     fn shed_one(&mut self, grace: Duration) -> Result<(), Option<Instant>> {
         let now = Instant::now();
-        let candidate = match self.fresh.first_key_value() {
-            Some((_, state)) => Some((state.opened, state.id)),
-            None => self
-                .open
-                .values()
-                .filter(|state| state.in_flight.load(Ordering::Acquire) == 0)
-                .map(|state| (state.idle_since().max(state.opened), state.id))
-                .min(),
+        let silent_grace = grace.min(SILENT_SHED_GRACE);
+        let oldest_silent = self
+            .fresh
+            .values()
+            .find(|state| !state.heard.load(Ordering::Acquire))
+            .map(|state| (state.opened + silent_grace, state.id));
+        let oldest_fresh = self
+            .fresh
+            .values()
+            .next()
+            .map(|state| (state.opened + grace, state.id));
+        let longest_idle = self
+            .open
+            .values()
+            .filter(|state| state.in_flight.load(Ordering::Acquire) == 0)
+            .map(|state| (state.idle_since().max(state.opened) + grace, state.id))
+            .min();
+        let candidates = [oldest_silent, oldest_fresh, longest_idle];
+        let Some((_, id)) = candidates
+            .iter()
+            .flatten()
+            .find(|(at, _)| *at <= now)
+            .copied()
+        else {
+            return Err(candidates.iter().flatten().map(|(at, _)| *at).min());
         };
-        let Some((since, id)) = candidate else {
-            return Err(None);
-        };
-        if now < since + grace {
-            return Err(Some(since + grace));
-        }
         let Some(state) = self.open.remove(&id) else {
             return Err(None);
         };
@@ -222,6 +246,8 @@ pub(crate) struct ConnState {
     client: ClientKey,
     opened: Instant,
     started: AtomicBool,
+    /// Whether the client has sent a byte.
+    heard: AtomicBool,
     in_flight: AtomicU32,
     /// When the last request in flight ended, in ms after `opened`.
     idle_since_ms: AtomicU64,
@@ -242,6 +268,11 @@ pub struct Admitted {
 }
 
 impl Admitted {
+    /// Marks that the client has sent its first byte: it is no longer shed as silent.
+    pub(crate) fn heard(&self) {
+        self.state.heard.store(true, Ordering::Release);
+    }
+
     /// Marks the start of a request; the returned guard marks its end when dropped (after the
     /// response body is sent, or when the request is abandoned).
     pub(crate) fn begin_request(&self) -> RequestGuard {
@@ -389,10 +420,35 @@ mod tests {
         drop(young);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_goes_before_one_that_has_spoken() {
+        let admission = Arc::new(Admission::new(AdmissionLimits {
+            max_connections: 2,
+            max_fresh_per_client: 10,
+            shed_grace: Duration::from_secs(1),
+        }));
+        let client = ClientKey::of(ip("192.0.2.1"));
+        let Ok(speaking) = admission.admit(client).await else {
+            panic!("admitted");
+        };
+        speaking.heard();
+        let Ok(silent) = admission.admit(client).await else {
+            panic!("admitted");
+        };
+        tokio::time::advance(SILENT_SHED_GRACE + Duration::from_millis(1)).await;
+        let third = admission.admit(client).await;
+        assert!(third.is_ok());
+        let wait = Duration::from_millis(1);
+        let silent_told = tokio::time::timeout(wait, silent.state.shed.notified()).await;
+        assert!(silent_told.is_ok(), "the silent one was shed");
+        let speaking_told = tokio::time::timeout(wait, speaking.state.shed.notified()).await;
+        assert!(speaking_told.is_err(), "the one that spoke was kept");
+    }
+
     #[tokio::test]
     async fn a_client_over_its_fresh_cap_is_refused_until_one_sends_a_request() {
         let admission = Arc::new(Admission::new(AdmissionLimits {
-            max_connections: 10,
+            max_connections: 4,
             max_fresh_per_client: 2,
             shed_grace: Duration::ZERO,
         }));

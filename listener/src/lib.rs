@@ -44,6 +44,7 @@
 //! ```
 
 mod admission;
+mod heard;
 mod tracked;
 
 use std::convert::Infallible;
@@ -65,10 +66,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-pub use admission::{Admission, AdmissionLimits, Admitted, ClientKey, Refusal};
+pub use admission::{Admission, AdmissionLimits, Admitted, ClientKey, Refusal, SILENT_SHED_GRACE};
 pub use tracked::TrackedBody;
 
 use admission::Closed;
+use heard::HeardStream;
 
 /// The longest a new connection is protected from shedding; see [`shed_grace`].
 pub const MAX_SHED_GRACE: Duration = Duration::from_secs(1);
@@ -197,6 +199,7 @@ impl Connection {
             watcher,
         } = self;
         let watchdog = admitted.close_reason(timeouts.first_request, timeouts.idle);
+        let stream = HeardStream::new(stream, Arc::clone(&admitted));
         let served = async {
             let admitted = Arc::clone(&admitted);
             match tls {

@@ -12,7 +12,8 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection with no request in flight for this long is closed (HTTP/2; HTTP/1.1 connections
 /// are also bound by the header read timeout while they wait for the next head).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connections one client (IPv4 address, IPv6 /64) may hold open before sending a request.
+/// Connections one client (IPv4 address, IPv6 /64) may hold open before sending a request,
+/// once half of the connection limit is in use.
 pub const DEFAULT_MAX_FRESH_CONNECTIONS_PER_CLIENT: u32 = 32;
 /// Body bytes a viewer may leave unsent for this long before the request is refused (408).
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -97,7 +97,7 @@ pub struct ServerLimits {
     /// busy, further connections wait in the listen backlog.
     pub max_connections: u32,
     /// Connections one client (an IPv4 address, an IPv6 /64) may hold open before sending a
-    /// request; more are closed at once.
+    /// request once half of `max_connections` are open; more are closed at once.
     pub max_fresh_connections_per_client: u32,
     /// Time a client has to send a request head (slowloris guard): the first from accept (TLS
     /// handshake and protocol detection included), on HTTP/1.1 each later one from the end of

@@ -99,6 +99,7 @@ pub(crate) struct RawRuntime {
     pub(crate) fuel_metering: Option<bool>,
     pub(crate) compile_cache_dir: Option<String>,
     pub(crate) max_guest_memory_bytes: Option<u64>,
+    pub(crate) memory_keep_resident_bytes: Option<usize>,
 }
 
 /// One `[[distributions]]` entry.

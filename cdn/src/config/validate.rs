@@ -395,6 +395,9 @@ fn runtime_config(check: &Checker<'_>, raw: &RawConfig) -> Result<RuntimeConfig,
             wedge_runtime::MIN_MEMORY_BYTES,
         )?;
     }
+    if let Some(bytes) = r.memory_keep_resident_bytes {
+        config.memory_keep_resident_bytes = bytes;
+    }
     config.compile_cache_dir = r.compile_cache_dir.as_deref().map(|dir| check.path(dir));
     Ok(config)
 }

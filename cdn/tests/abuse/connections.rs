@@ -143,7 +143,11 @@ async fn a_keep_alive_connection_left_idle_is_closed() {
 async fn one_client_gets_only_its_share_of_silent_connections() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
     // A long first-request deadline: what closes the extra connection is the per-client cap.
-    let toml = with_limits(origin.addr, "max_fresh_connections_per_client = 4").replace(
+    let toml = with_limits(
+        origin.addr,
+        "max_connections = 8\nmax_fresh_connections_per_client = 4",
+    )
+    .replace(
         "header_read_timeout_ms = 300",
         "header_read_timeout_ms = 60000",
     );
