@@ -164,9 +164,10 @@ pub async fn serve<H, F, B>(
     }
     drop(listener);
     let grace = timeouts.shutdown_grace;
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
+    if !grace.is_zero()
+        && tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
     {
         tracing::warn!("connections still open after the {grace:?} shutdown grace; closing them");
     }
