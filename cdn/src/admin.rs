@@ -263,6 +263,18 @@ fn update_gauges(node: &NodeInner) {
     metrics
         .instances_in_use
         .set(i64::try_from(in_use).unwrap_or(i64::MAX));
+    let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    let admission = &node.admission;
+    metrics.connections_open.set(gauge(admission.open() as u64));
+    metrics.connections_shed.set(gauge(admission.shed_total()));
+    metrics
+        .connections_refused
+        .set(gauge(admission.refused_total()));
+    let (guest_memory, guest_memory_limit) = node.runtime.guest_memory();
+    metrics.guest_memory_bytes.set(gauge(guest_memory));
+    metrics
+        .guest_memory_limit_bytes
+        .set(gauge(guest_memory_limit));
 }
 
 fn status(node: &NodeInner) -> serde_json::Value {

@@ -66,6 +66,16 @@ pub struct Metrics {
     pub instances_max: Gauge,
     /// The control-plane revision applied.
     pub applied_revision: Gauge,
+    /// Viewer connections open now (set on scrape).
+    pub connections_open: Gauge,
+    /// Viewer connections shed at the limit since start (set on scrape).
+    pub connections_shed: Gauge,
+    /// Viewer connections refused for a client's share of fresh ones since start (set on scrape).
+    pub connections_refused: Gauge,
+    /// Guest linear memory held by live instances (set on scrape).
+    pub guest_memory_bytes: Gauge,
+    /// The node's guest memory budget.
+    pub guest_memory_limit_bytes: Gauge,
 }
 
 impl Metrics {
@@ -144,7 +154,42 @@ impl Metrics {
             "Control-plane revision the node serves (0: none)",
             applied_revision.clone(),
         );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let connections_open = gauge(
+            &mut registry,
+            "connections_open",
+            "Viewer connections open now",
+        );
+        let connections_shed = gauge(
+            &mut registry,
+            "connections_shed",
+            "Viewer connections closed at the connection limit to make room, since start",
+        );
+        let connections_refused = gauge(
+            &mut registry,
+            "connections_refused",
+            "Viewer connections refused because their client held its share of fresh ones, since start",
+        );
+        let guest_memory_bytes = gauge(
+            &mut registry,
+            "guest_memory_bytes",
+            "Guest linear memory held by live instances",
+        );
+        let guest_memory_limit_bytes = gauge(
+            &mut registry,
+            "guest_memory_limit_bytes",
+            "The node's budget of guest linear memory",
+        );
         Self {
+            connections_open,
+            connections_shed,
+            connections_refused,
+            guest_memory_bytes,
+            guest_memory_limit_bytes,
             applied_revision,
             registry: Mutex::new(registry),
             requests,

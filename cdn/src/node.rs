@@ -33,6 +33,8 @@ pub(crate) struct NodeInner {
     pub(crate) runtime: Runtime,
     /// The control-plane revision applied (0 without a control plane).
     pub(crate) applied_revision: AtomicU64,
+    /// The viewer listeners' connections.
+    pub(crate) admission: Arc<wedge_listener::Admission>,
     request_prefix: String,
     request_counter: AtomicU64,
 }
@@ -122,11 +124,11 @@ impl RunningNode {
             access_log,
             runtime,
             applied_revision: AtomicU64::new(applied),
+            admission: server::admission(&config.limits),
             request_prefix: request_prefix(&config.node_id),
             request_counter: AtomicU64::new(0),
         });
         let (shutdown, _) = watch::channel(false);
-        let admission = server::admission(&config.limits);
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
         for listener in &config.listeners {
@@ -154,7 +156,7 @@ impl RunningNode {
                 acceptor,
                 Arc::clone(&inner),
                 Arc::from(listener.trusted_proxies.clone()),
-                Arc::clone(&admission),
+                Arc::clone(&inner.admission),
                 shutdown.subscribe(),
             )));
         }

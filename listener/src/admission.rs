@@ -62,6 +62,8 @@ pub struct Admission {
     limits: AdmissionLimits,
     registry: Mutex<Registry>,
     freed: Notify,
+    shed: AtomicU64,
+    refused: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +90,8 @@ impl Admission {
             limits,
             registry: Mutex::default(),
             freed: Notify::new(),
+            shed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -99,6 +103,16 @@ impl Admission {
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.lock().open.len()
+    }
+
+    /// Connections shed at the limit since start.
+    pub fn shed_total(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+
+    /// Connections refused since start because their client held its share of fresh ones.
+    pub fn refused_total(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Admits a just-accepted connection from `client`. At the limit it sheds a fresh or idle
@@ -115,11 +129,17 @@ impl Admission {
                 let pressed = registry.open.len() * 2 >= self.limits.max_connections as usize;
                 let fresh = registry.fresh_per_client.get(&client).copied().unwrap_or(0);
                 if pressed && fresh >= self.limits.max_fresh_per_client {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
                     return Err(Refusal::TooManyFresh);
                 }
                 let mut retry_at = None;
                 if registry.open.len() >= self.limits.max_connections as usize {
-                    retry_at = registry.shed_one(self.limits.shed_grace).err().flatten();
+                    match registry.shed_one(self.limits.shed_grace) {
+                        Ok(()) => {
+                            self.shed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(at) => retry_at = at,
+                    }
                 }
                 if registry.open.len() < self.limits.max_connections as usize {
                     let state = registry.insert(client);
