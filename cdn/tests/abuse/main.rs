@@ -41,7 +41,8 @@
 //! Requests ([`requests`]):
 //! - a stalled request body (short Content-Length, missing last chunk) is a 408, not a 60 s hold;
 //! - TRACE is refused unless the behavior allows it;
-//! - an absolute-form target is routed by its authority, not by the Host field.
+//! - an absolute-form target, and an HTTP/2 `:authority`, are routed by their authority, not
+//!   by a Host field that names another site.
 //!
 //! Origins ([`origin`]):
 //! - a `101` to a plain request is a 502 `origin-protocol`;

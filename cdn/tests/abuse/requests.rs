@@ -68,3 +68,35 @@ async fn an_absolute_form_target_is_routed_by_its_authority() {
     assert!(answer.ends_with("/beta/x"), "{answer}");
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_http2_authority_is_routed_by_its_authority_not_the_host_field() {
+    let origin = Origin::start(|recorded| Reply::ok(&recorded.uri.clone())).await;
+    let toml = two_distributions(origin.addr, r#""www.test""#, r#""other.test""#);
+    let node = wedge_cdn::RunningNode::start(load(&toml).unwrap())
+        .await
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(node.listeners()[0])
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::builder()
+        .uri("http://other.test/y")
+        .header("host", "www.test")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(body, "/beta/y");
+    node.shutdown().await;
+}
