@@ -1,7 +1,5 @@
 //! Edge messages ↔ the WIT records hooks take, applying the per-hook rules on the way back.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use wedge_runtime::types::{Header, Request, Response};
@@ -91,10 +89,7 @@ pub(crate) fn from_guest_request(
         client_ip: before.client_ip,
         tls: before.tls,
         forwarded_for: before.forwarded_for.clone(),
-        viewer_headers: before
-            .viewer_headers
-            .clone()
-            .or_else(|| Some(Arc::new(before.headers.clone()))),
+        viewer_headers: before.viewer_headers.clone(),
     })
 }
 

@@ -134,7 +134,7 @@ impl Route {
             None => request,
             Some(association) => {
                 match hooks::run_request_hook(association, &request, trace).await {
-                    Ok(RequestOutcome::Continue(changed)) => changed,
+                    Ok(RequestOutcome::Continue(changed)) => changed_by_function(changed, request),
                     Ok(RequestOutcome::Respond(generated)) => {
                         trace.cache = CacheStatus::Generated;
                         return self.viewer_response(&request, generated, trace).await;
@@ -337,7 +337,8 @@ impl Route {
             Ok(RequestOutcome::Respond(generated)) => {
                 Ok(OriginStep::Answer(generated, CacheStatus::Generated))
             }
-            Ok(RequestOutcome::Continue(mut changed)) => {
+            Ok(RequestOutcome::Continue(changed)) => {
+                let mut changed = changed_by_function(changed, request);
                 let origin = match changed.headers.remove(ORIGIN_SELECT_HEADER) {
                     None => default_origin,
                     Some(name) => {
@@ -530,6 +531,16 @@ enum OriginStep {
     Forward(EdgeRequest, String),
     /// Answer with this response (generated, or stale under the `stale` policy).
     Answer(EdgeResponse, CacheStatus),
+}
+
+/// A request a function returned, remembering the viewer's own header fields (moved out of
+/// the request the function was given, unless an earlier hook kept them already): what a
+/// function set is forwarded to the origin whatever the origin request policy says.
+fn changed_by_function(mut changed: EdgeRequest, given: EdgeRequest) -> EdgeRequest {
+    if changed.viewer_headers.is_none() {
+        changed.viewer_headers = Some(Arc::new(given.headers));
+    }
+    changed
 }
 
 /// The `bypass` policy: note the failure, go on with what the hook was given.

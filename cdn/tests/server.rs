@@ -463,7 +463,7 @@ async fn connections_past_the_limit_wait_while_every_slot_is_busy() {
     // (Silent and idle connections are shed to make room: cdn/tests/abuse/connections.rs.)
     let origin = Origin::start(|request| {
         let reply = Reply::ok("served");
-        if request.uri == "/slow" {
+        if request.uri.starts_with("/slow") {
             reply.delay(Duration::from_millis(800))
         } else {
             reply
@@ -478,11 +478,16 @@ async fn connections_past_the_limit_wait_while_every_slot_is_busy() {
     let node = start_node(&toml).await;
     let addr = node.addr;
     let busy: Vec<_> = (0..2)
-        .map(|_| {
-            tokio::spawn(async move { send(addr, Method::GET, "/slow", &[], Bytes::new()).await })
+        .map(|n| {
+            // Two paths, so that the cache does not coalesce them into one origin request.
+            let path = format!("/slow/{n}");
+            tokio::spawn(async move { send(addr, Method::GET, &path, &[], Bytes::new()).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both requests are at the origin: both slots are busy.
+    while origin.hits() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let third = tokio::spawn(async move { send(addr, Method::GET, "/c", &[], Bytes::new()).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(

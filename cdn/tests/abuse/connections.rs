@@ -28,6 +28,16 @@ fn with_limits(origin: SocketAddr, extra: &str) -> String {
     .replacen("[admin]", &format!("{limits}\n[admin]"), 1)
 }
 
+/// A gauge from the node's `/metrics`.
+async fn metric(node: &crate::common::TestNode, name: &str) -> u64 {
+    let metrics = node.admin_get("/metrics").await.text();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Waits for the server to close `stream` (EOF or reset); false if it is still open after
 /// [`CLOSE_WAIT`].
 async fn closed_by_server(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
@@ -217,9 +227,14 @@ async fn silent_sockets_at_twice_the_limit_do_not_stop_normal_viewers() {
             opened
         });
     }
-    // Let the flood take every slot before the viewers come, 12 at once (under their
-    // address's share of fresh connections).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The flood takes every slot before the viewers come, 12 at once (under their address's
+    // share of fresh connections).
+    let full = tokio::time::timeout(CLOSE_WAIT, async {
+        while metric(&node, "wedge_connections_open").await < LIMIT as u64 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert!(full.await.is_ok(), "the flood never filled the node");
     let mut viewers = tokio::task::JoinSet::new();
     for n in 0..VIEWERS {
         let addr = node.addr;
@@ -248,6 +263,8 @@ async fn silent_sockets_at_twice_the_limit_do_not_stop_normal_viewers() {
         opened > 2 * LIMIT,
         "the node shed and the flood re-opened ({opened} sockets)"
     );
+    let shed = metric(&node, "wedge_connections_shed").await;
+    assert!(shed > 0, "the shedding is counted in /metrics");
 }
 
 #[tokio::test]
