@@ -257,8 +257,9 @@ fn update_gauges(node: &NodeInner) {
     let mut seen = std::collections::HashSet::new();
     let in_use: u64 = state
         .associations()
-        .filter(|(_, association)| seen.insert(association.function.digest().to_owned()))
-        .map(|(_, association)| u64::from(association.function.in_flight()))
+        .filter_map(|(_, association)| association.function.as_ref().ok())
+        .filter(|function| seen.insert(function.digest().to_owned()))
+        .map(|function| u64::from(function.in_flight()))
         .sum();
     metrics
         .instances_in_use
@@ -281,14 +282,20 @@ fn status(node: &NodeInner) -> serde_json::Value {
     let state = node.state.load();
     let functions: Vec<_> = state
         .associations()
-        .map(|(distribution, association)| {
-            json!({
+        .map(|(distribution, association)| match &association.function {
+            Ok(function) => json!({
                 "distribution": &*distribution.id,
                 "hook": association.hook.as_str(),
-                "function": association.function.name(),
-                "version": association.function.version(),
-                "digest": association.function.digest(),
-            })
+                "function": function.name(),
+                "version": function.version(),
+                "digest": function.digest(),
+            }),
+            Err(reason) => json!({
+                "distribution": &*distribution.id,
+                "hook": association.hook.as_str(),
+                "function": association.reference.to_string(),
+                "unavailable": &**reason,
+            }),
         })
         .collect();
     let guest_memory = node.runtime.guest_memory();

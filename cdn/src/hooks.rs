@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use wedge_runtime::types::RequestAction;
 use wedge_runtime::{
-    ErrorClass, GuestLog, Hook, HookInput, HookOutput, InvocationContext, LogLevel,
+    ErrorClass, GuestLog, Hook, HookInput, HookOutput, InvocationContext, LogLevel, Receipt,
 };
 
 use crate::config::{FailurePolicy, ORIGIN_BODY_CAP, VIEWER_BODY_CAP};
@@ -103,7 +103,7 @@ fn failure(association: &Association, error: EdgeError, trace: &mut Trace) -> Ho
     tracing::warn!(
         request_id = &*trace.request_id,
         hook = association.hook.as_str(),
-        function = association.function.name(),
+        function = association.function_name(),
         policy = association.on_error.as_str(),
         "function failed: {error}"
     );
@@ -124,8 +124,24 @@ async fn invoke(
         config: Arc::clone(&association.config),
     };
     let hook = association.hook;
-    let mut outcome = association
-        .function
+    let function = match &association.function {
+        Ok(function) => function,
+        Err(reason) => {
+            trace.hooks.push(HookRecord {
+                hook,
+                function: association.label(),
+                receipt: Receipt::default(),
+                error: Some(ErrorClass::Unavailable.as_str()),
+                logs: Vec::new(),
+            });
+            return Err(EdgeError::function(
+                hook,
+                ErrorClass::Unavailable,
+                reason.to_string(),
+            ));
+        }
+    };
+    let mut outcome = function
         .invoke(hook, input, &association.limits, &context)
         .await;
     for log in &outcome.logs {
@@ -134,18 +150,14 @@ async fn invoke(
     if outcome.dropped_logs > 0 {
         tracing::warn!(
             request_id = &*trace.request_id,
-            function = association.function.name(),
+            function = function.name(),
             "{} guest log lines dropped",
             outcome.dropped_logs
         );
     }
     trace.hooks.push(HookRecord {
         hook,
-        function: format!(
-            "{}@{}",
-            association.function.name(),
-            association.function.version()
-        ),
+        function: association.label(),
         receipt: outcome.receipt,
         error: outcome
             .result
@@ -161,7 +173,7 @@ async fn invoke(
 
 /// Writes a guest's log line through tracing, tagged with the request id and the function.
 fn emit_guest_log(log: &GuestLog, request_id: &str, association: &Association, hook: Hook) {
-    let function = association.function.name();
+    let function = association.function_name();
     let hook = hook.as_str();
     let source = format!("{:?}", log.source);
     let message = log.message.as_str();

@@ -10,7 +10,7 @@ use wedge_cdn::config::NodeConfig;
 
 /// The wedge edge node: an HTTP cache that runs WebAssembly functions on four hooks.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(name = "wedge-node", version, about)]
 struct Args {
     /// The node config file (TOML; see docs/config.md).
     #[arg(long, short, env = "WEDGE_NODE_CONFIG", default_value = "node.toml")]
@@ -27,8 +27,11 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     let filter = EnvFilter::try_from_env("WEDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The node's own log goes to stderr (the access log defaults to stdout), coloured only
+    // on a terminal.
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if args.log_format == "json" {
         subscriber.json().init();
@@ -52,7 +55,13 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             return Ok(());
         }
         let runtime = wedge_runtime::Runtime::new(config.runtime.clone())?;
-        wedge_cdn::state::State::build(&config, &runtime, None).await?;
+        wedge_cdn::state::State::build(
+            &config,
+            &runtime,
+            None,
+            wedge_cdn::state::Fallback::Nothing,
+        )
+        .await?;
         tracing::info!(config = %args.config.display(), "config and functions are valid");
         return Ok(());
     }

@@ -18,7 +18,7 @@ use crate::access_log::AccessLog;
 use crate::cache::Cache;
 use crate::config::{NodeConfig, ServerLimits};
 use crate::metrics::Metrics;
-use crate::state::{State, StateError};
+use crate::state::{Fallback, State, StateError};
 use crate::{admin, server, tls};
 
 /// What every request handler shares.
@@ -51,18 +51,18 @@ impl NodeInner {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The runtime could not be built.
-    #[error("runtime: {0}")]
+    #[error(transparent)]
     Runtime(#[from] wedge_runtime::RuntimeError),
     /// A function or origin could not be loaded.
     #[error(transparent)]
     State(#[from] StateError),
     /// A listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}: {cause}")]
     Bind {
         /// The address.
         address: SocketAddr,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A TLS certificate or key could not be used.
     #[error("TLS for {address}: {problem}")]
@@ -76,7 +76,7 @@ pub enum StartError {
     #[error("access log: {0}")]
     AccessLog(std::io::Error),
     /// No control-plane state: none saved on disk, and the control plane did not provide one.
-    #[error("control plane: {0}")]
+    #[error(transparent)]
     Sync(#[from] crate::sync::SyncError),
 }
 
@@ -98,16 +98,29 @@ impl RunningNode {
             runtime_config.compile_cache_dir = Some(control.data_dir.join("compiled"));
         }
         let runtime = Runtime::new(runtime_config)?;
-        let (follower, published) = match &config.control_plane {
+        let (follower, start) = match &config.control_plane {
             Some(control) => {
                 let follower = crate::sync::Follower::new(control.clone(), &config.node_id)?;
-                let published = crate::sync::initial(&follower, &config).await?;
-                (Some(follower), Some(published))
+                let start = crate::sync::initial(&follower, &config).await;
+                (Some(follower), Some(start))
             }
             None => (None, None),
         };
-        let state = State::build(&config, &runtime, published.as_ref()).await?;
-        let applied = published.as_ref().map_or(0, |p| p.revision);
+        let fallback = match &start {
+            Some(start) if start.from_disk => Fallback::Held(&start.held),
+            _ => Fallback::Nothing,
+        };
+        let published = start.as_ref().map(|s| &s.published);
+        let built = State::build(&config, &runtime, published, fallback).await?;
+        for (id, problem) in &built.problems {
+            tracing::error!(
+                distribution = id.as_str(),
+                "distribution not served as published: {problem}"
+            );
+        }
+        let applied = published.map_or(0, |p| p.revision);
+        let held = start.map(|s| s.held_numbers).unwrap_or_default();
+        let (state, problems) = (built.state, built.problems);
         let access_log = AccessLog::open(&config.access_log).map_err(StartError::AccessLog)?;
         let metrics = Metrics::new();
         metrics
@@ -132,12 +145,13 @@ impl RunningNode {
         let mut listeners = Vec::new();
         let mut tasks = Vec::new();
         for listener in &config.listeners {
-            let socket = TcpListener::bind(listener.address)
-                .await
-                .map_err(|source| StartError::Bind {
-                    address: listener.address,
-                    source,
-                })?;
+            let socket =
+                TcpListener::bind(listener.address)
+                    .await
+                    .map_err(|cause| StartError::Bind {
+                        address: listener.address,
+                        cause,
+                    })?;
             let acceptor = match &listener.tls {
                 Some(files) => Some(tls::acceptor(files).map_err(|problem| StartError::Tls {
                     address: listener.address,
@@ -145,9 +159,9 @@ impl RunningNode {
                 })?),
                 None => None,
             };
-            let address = socket.local_addr().map_err(|source| StartError::Bind {
+            let address = socket.local_addr().map_err(|cause| StartError::Bind {
                 address: listener.address,
-                source,
+                cause,
             })?;
             listeners.push(address);
             tracing::info!(%address, tls = acceptor.is_some(), "listening");
@@ -170,6 +184,8 @@ impl RunningNode {
                 Arc::clone(&inner),
                 config.clone(),
                 applied,
+                problems,
+                held,
                 shutdown.subscribe(),
             )));
         }
@@ -178,10 +194,10 @@ impl RunningNode {
                 let address = admin_config.address;
                 let socket = TcpListener::bind(address)
                     .await
-                    .map_err(|source| StartError::Bind { address, source })?;
+                    .map_err(|cause| StartError::Bind { address, cause })?;
                 let bound = socket
                     .local_addr()
-                    .map_err(|source| StartError::Bind { address, source })?;
+                    .map_err(|cause| StartError::Bind { address, cause })?;
                 tracing::info!(address = %bound, "admin listening");
                 if !bound.ip().is_loopback() {
                     tracing::warn!(
@@ -250,8 +266,8 @@ impl RunningNode {
         if config.control_plane.is_some() {
             return Err(StateError::ReloadWithControlPlane);
         }
-        let state = State::build(config, &self.inner.runtime, None).await?;
-        self.replace_state(state);
+        let built = State::build(config, &self.inner.runtime, None, Fallback::Nothing).await?;
+        self.replace_state(built.state);
         Ok(())
     }
 

@@ -403,7 +403,8 @@ impl Route {
         }
         // What reaches the origin is what the behavior's origin request policy forwards.
         let behavior = &self.behavior;
-        let forwarded = behavior.origin_request.forward(
+        let forwarded = crate::forwarding::forward(
+            &behavior.origin_request,
             &behavior.cache,
             request.viewer_headers.as_deref(),
             request,

@@ -328,8 +328,11 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
         "127.0.0.1:1".parse().unwrap(),
         &with_function("viewer-requets", "/x.wasm", ""),
     ));
+    // An unknown hook is a syntax error with its line, the value and the four hooks.
     assert!(
-        event.contains("functions[0].event") && event.contains("viewer-requets"),
+        event.contains("line 31")
+            && event.contains("viewer-requets")
+            && event.contains("viewer-request"),
         "{event}"
     );
     let timeout = parse_error(&config(

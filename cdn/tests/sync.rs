@@ -257,20 +257,22 @@ async fn signed_components_are_verified_and_unsigned_or_mis_signed_ones_refused(
 
     let other = public_key(9);
     let wrong_data = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.toml");
-    std::fs::write(&path, with_key(&other, wrong_data.path())).unwrap();
-    let config = wedge_cdn::config::NodeConfig::load(&path).unwrap();
-    let error = wedge_cdn::RunningNode::start(config)
-        .await
-        .err()
-        .expect("a mis-signed component is refused")
-        .to_string();
-    assert!(error.contains("signature does not verify"), "{error}");
-    assert!(
-        !wrong_data.path().join("applied.json").exists(),
-        "nothing refused is saved"
-    );
+    // A node that cannot verify a component starts, with the function unavailable: under
+    // `fail` its requests are refused (503), never served by unverified code.
+    let mis_signed = start_node(&with_key(&other, wrong_data.path())).await;
+    let refused = mis_signed.get("/mis-signed").await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("x-wedge-error"), Some("unavailable"));
+    let status: serde_json::Value =
+        serde_json::from_slice(&mis_signed.admin_get("/status").await.body).unwrap();
+    let reason = status["functions"][0]["unavailable"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("signature does not verify"), "{status}");
+    let blobs = std::fs::read_dir(wrong_data.path().join("blobs"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "an unverified component is never stored");
 }
 
 #[tokio::test]
@@ -299,8 +301,11 @@ async fn a_node_requiring_signatures_refuses_an_unsigned_deploy_and_keeps_servin
         "the unsigned version 2 was refused"
     );
     assert_eq!(origin.last().header("x-viewer-request"), None);
-    // Revision 3 (v2 published, the alias still on v1) is fine to apply; 4 is refused.
-    assert!(node.node.as_ref().unwrap().applied_revision() < 4);
+    // Revision 4 moved the alias to the unsigned version: the node applied it without that
+    // function (its distribution keeps its earlier copy) and says so.
+    let entry = reported(cp, "test-node", 4).await;
+    let problem = entry["not_served"]["site"].as_str().unwrap_or_default();
+    assert!(problem.contains("unsigned"), "{entry}");
     unsigned.shutdown().await;
 }
 
@@ -346,8 +351,22 @@ fn edge_distribution(origin: SocketAddr, association_extra: &str) -> String {
     )
 }
 
+/// Waits until the control plane lists `node` at `revision`, and returns its entry.
+async fn reported(control: SocketAddr, node: &str, revision: u64) -> serde_json::Value {
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..250 {
+        seen = admin(control, Method::GET, "/v1/nodes", Bytes::new()).await;
+        if seen["nodes"][node]["revision"] == revision {
+            return seen["nodes"][node].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{node} never reported revision {revision}: {seen}");
+}
+
 #[tokio::test]
-async fn distributions_come_from_the_control_plane_and_one_a_node_cannot_serve_is_refused() {
+async fn distributions_come_from_the_control_plane_and_one_a_node_cannot_serve_holds_back_only_itself()
+ {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
     let control_dir = tempfile::tempdir().unwrap();
     let control = start_control(control_dir.path(), "127.0.0.1:0").await;
@@ -360,16 +379,21 @@ async fn distributions_come_from_the_control_plane_and_one_a_node_cannot_serve_i
         edge_distribution(origin.addr, ""),
     )
     .await;
+    let other = format!(
+        "domains = [\"other.test\"]\n[origins.main]\nurl = \"http://{}\"\n[default_behavior]\norigin = \"main\"\ncache = {{ enabled = false }}\n",
+        origin.addr
+    );
+    admin(cp, Method::PUT, "/v1/distributions/other", other.clone()).await;
 
     let data = tempfile::tempdir().unwrap();
     let node = start_node(&bare_node_config(cp, data.path(), "")).await;
     node.get("/a").await;
     assert_eq!(origin.last().header("x-hello"), Some("world"));
     let running = node.node.as_ref().unwrap();
-    let applied = running.applied_revision();
 
     // A fuel budget is valid in the control plane, but this node does not meter fuel: it
-    // refuses the revision with a log line and keeps serving the one it had.
+    // cannot serve the new `edge`, keeps serving its previous copy and says so; the same
+    // revision's change to `other` is applied all the same.
     let fuel = admin(
         cp,
         Method::PUT,
@@ -377,9 +401,30 @@ async fn distributions_come_from_the_control_plane_and_one_a_node_cannot_serve_i
         edge_distribution(origin.addr, "fuel = 1000000\n"),
     )
     .await;
-    let refused = fuel["revision"].as_u64().unwrap();
-    assert!(refused > applied);
-    // A newer revision that fixes it is applied; the refused one never was.
+    let with_fuel = fuel["revision"].as_u64().unwrap();
+    let moved = other.replace("other.test", "moved.test");
+    let moved = admin(cp, Method::PUT, "/v1/distributions/other", moved).await;
+    let moved = moved["revision"].as_u64().unwrap();
+    assert!(moved > with_fuel);
+    let entry = reported(cp, "bare", moved).await;
+    let problem = entry["not_served"]["edge"].as_str().unwrap_or_default();
+    assert!(problem.contains("fuel"), "{entry}");
+    assert_eq!(running.applied_revision(), moved);
+    node.get("/still-serving").await;
+    assert_eq!(origin.last().header("x-hello"), Some("world"));
+    let hits = origin.hits();
+    let moved_reply = send_to_host(
+        node.addr,
+        "moved.test",
+        Method::GET,
+        "/x",
+        &[],
+        Bytes::new(),
+    );
+    assert_eq!(moved_reply.await.status, 200);
+    assert_eq!(origin.hits(), hits + 1, "`other` moved to its new domain");
+
+    // A newer revision that fixes `edge` is applied, and the node reports nothing held back.
     let fixed = admin(
         cp,
         Method::PUT,
@@ -388,33 +433,164 @@ async fn distributions_come_from_the_control_plane_and_one_a_node_cannot_serve_i
     )
     .await;
     let fixed = fixed["revision"].as_u64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while running.applied_revision() != fixed {
-        assert_ne!(
-            running.applied_revision(),
-            refused,
-            "applied a revision it cannot serve"
-        );
-        assert!(Instant::now() < deadline, "never applied revision {fixed}");
-        node.get("/still-serving").await;
-        assert_eq!(origin.last().header("x-hello"), Some("world"));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let entry = reported(cp, "bare", fixed).await;
+    assert!(entry["not_served"].is_null(), "{entry}");
 
-    // A control-plane distribution may not take the id of one in the node's own config.
+    // A control-plane distribution may not take the id of one in the node's own config: the
+    // node starts with its own, and reports the control plane's as not served.
     let own = format!(
         "[[distributions]]\nid = \"edge\"\ndomains = [\"local\"]\n[distributions.origins.main]\nurl = \"http://{}\"\n[distributions.default_behavior]\norigin = \"main\"\n",
         origin.addr
     );
     let clash_dir = tempfile::tempdir().unwrap();
-    let path = clash_dir.path().join("node.toml");
-    std::fs::write(&path, bare_node_config(cp, clash_dir.path(), &own)).unwrap();
-    let config = wedge_cdn::config::NodeConfig::load(&path).unwrap();
-    let error = wedge_cdn::RunningNode::start(config).await.err().unwrap();
+    let clash = start_node(
+        &bare_node_config(cp, clash_dir.path(), &own).replace("id = \"bare\"", "id = \"clash\""),
+    )
+    .await;
+    let entry = reported(cp, "clash", fixed).await;
+    let problem = entry["not_served"]["edge"].as_str().unwrap_or_default();
     assert!(
-        error
-            .to_string()
-            .contains("already has a distribution `edge`"),
-        "{error}"
+        problem.contains("already has a distribution `edge`"),
+        "{entry}"
     );
+    let local = send_to_host(clash.addr, "local", Method::GET, "/x", &[], Bytes::new());
+    assert_eq!(local.await.status, 200);
+}
+
+#[tokio::test]
+async fn a_function_the_control_plane_does_not_have_yet_does_not_stop_a_node() {
+    let origin = Origin::start(|_| Reply::ok("origin")).await;
+    let control_dir = tempfile::tempdir().unwrap();
+    let control = start_control(control_dir.path(), "127.0.0.1:0").await;
+    let cp = control.address();
+    // The node's own distribution names control:site@live, which is not published yet.
+    let bypass = |data: &std::path::Path| {
+        node_config(origin.addr, cp, data).replace(
+            "function = \"control:site@live\"",
+            "function = \"control:site@live\"\non_error = \"bypass\"",
+        )
+    };
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&bypass(data.path())).await;
+    let passed = node.get("/before").await;
+    assert_eq!(passed.status, 200, "bypass: served without the function");
+    assert_eq!(origin.last().header("x-hello"), None);
+    // Under `fail` the same node answers 503 `unavailable` until the function exists.
+    let failing_data = tempfile::tempdir().unwrap();
+    let failing = start_node(&node_config(origin.addr, cp, failing_data.path())).await;
+    let refused = failing.get("/before").await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("x-wedge-error"), Some("unavailable"));
+
+    // Published and aliased: both nodes pick it up without a restart.
+    deploy(cp, fixtures::HELLO, 1).await;
+    until_origin_sees(&node, &origin, "x-hello").await;
+    until_origin_sees(&failing, &origin, "x-hello").await;
+}
+
+/// Serves `GET /v1/revisions/latest` with `revision` (once, then 204s) and blobs from
+/// `blobs`: a stand-in for a control plane one release newer than this node.
+async fn future_control_plane(
+    revision: serde_json::Value,
+    blobs: std::collections::HashMap<String, Vec<u8>>,
+) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = revision.to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let body = body.clone();
+            let blobs = blobs.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let body = body.clone();
+                        let blobs = blobs.clone();
+                        async move {
+                            let path = request.uri().path().to_owned();
+                            let query = request.uri().query().unwrap_or("").to_owned();
+                            let mut response = http::Response::new(Full::new(Bytes::new()));
+                            if path == "/v1/revisions/latest" && query.starts_with("after=0") {
+                                *response.body_mut() = Full::new(Bytes::from(body));
+                            } else if path == "/v1/revisions/latest" {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                *response.status_mut() = http::StatusCode::NO_CONTENT;
+                            } else if let Some(digest) = path.strip_prefix("/v1/blobs/")
+                                && let Some(bytes) = blobs.get(digest)
+                            {
+                                *response.body_mut() = Full::new(Bytes::from(bytes.clone()));
+                            } else {
+                                *response.status_mut() = http::StatusCode::NO_CONTENT;
+                            }
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_node_one_release_behind_applies_what_it_understands_from_a_newer_control_plane() {
+    let origin = Origin::start(|_| Reply::ok("origin")).await;
+    let bytes = fixtures::bytes(fixtures::HELLO);
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    // Format 3 (newer than this release): new top-level keys, a new kind of change, a new key
+    // in a behavior, and a distribution whose shape this release cannot read at all.
+    let revision = serde_json::json!({
+        "format": 3,
+        "number": 7,
+        "at_ms": 1,
+        "region": "eu-west",
+        "change": {"kind": "set-weights", "function": "site"},
+        "state": {
+            "functions": {"site": {
+                "versions": [{"number": 1, "digest": digest, "size": bytes.len(),
+                              "hooks": ["viewer-request"], "published_at_ms": 1,
+                              "weight": 100}],
+                "aliases": {"live": 1}
+            }},
+            "distributions": {
+                "edge": {
+                    "id": "edge",
+                    "domains": ["*"],
+                    "origins": {"main": {"url": format!("http://{}", origin.addr), "http3": true}},
+                    "default_behavior": {
+                        "origin": "main",
+                        "cache": {"enabled": false},
+                        "compression": {"brotli": true},
+                        "functions": [{"event": "viewer-request", "function": "site@live"}]
+                    }
+                },
+                "future": {"id": "future", "domains": {"match": "regex"}}
+            }
+        }
+    });
+    let cp = future_control_plane(
+        revision,
+        std::collections::HashMap::from([(digest.clone(), bytes)]),
+    )
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&bare_node_config(cp, data.path(), "")).await;
+    assert_eq!(node.node.as_ref().unwrap().applied_revision(), 7);
+    node.get("/a").await;
+    assert_eq!(
+        origin.last().header("x-hello"),
+        Some("world"),
+        "the distribution it understands is served, its function included"
+    );
+    // What it saved is what the control plane sent, unknown keys and all.
+    let saved = std::fs::read_to_string(data.path().join("applied.json")).unwrap();
+    assert!(saved.contains("compression") && saved.contains("\"format\":3"));
 }

@@ -1,5 +1,6 @@
-//! A small client for the control plane's HTTP/JSON API (and the node's log stream). Uploads
-//! report their progress to a bar as hyper takes the bytes.
+//! A small client for the control plane's HTTP/JSON API (and the node's log stream), over
+//! http:// or https:// (the system's roots plus an optional CA file). Uploads report their
+//! progress to a bar as hyper takes the bytes.
 
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -9,6 +10,7 @@ use bytes::Bytes;
 use http::{Method, Request, Uri, header};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -71,25 +73,68 @@ impl Body for Upload {
     }
 }
 
-/// Talks to one control plane with one token.
+/// Talks to one control plane (or node admin listener) with one token.
 pub(crate) struct Client {
     base: String,
     token: Option<String>,
-    http: HyperClient<HttpConnector, Upload>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Upload>,
+}
+
+/// The roots an https:// URL is checked against: the system's, else the web PKI's, plus the
+/// certificates of `ca_file`.
+fn roots(ca_file: Option<&std::path::Path>) -> anyhow::Result<rustls::RootCertStore> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _) = roots.add_parsable_certificates(native.certs);
+    if added == 0 {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if let Some(path) = ca_file {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect())
+            .with_context(|| format!("--ca-file {}", path.display()))?;
+        if certs.is_empty() {
+            bail!("--ca-file {}: no PEM certificate in it", path.display());
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .with_context(|| format!("--ca-file {}", path.display()))?;
+        }
+    }
+    Ok(roots)
 }
 
 impl Client {
-    pub(crate) fn new(base: &str, token: Option<String>) -> anyhow::Result<Self> {
-        let uri: Uri = base.parse().with_context(|| format!("URL `{base}`"))?;
-        if uri.scheme_str() != Some("http") {
-            bail!(
-                "URL `{base}`: only http:// is supported by this CLI build (run it on loopback or behind a TLS proxy)"
-            );
+    pub(crate) fn new(
+        base: &str,
+        token: Option<String>,
+        ca_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        if !base.contains("://") {
+            bail!("URL `{base}` has no scheme: add http:// or https://, e.g. http://{base}");
         }
+        let uri: Uri = base.parse().with_context(|| format!("URL `{base}`"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+            bail!("URL `{base}`: expected http://HOST:PORT or https://HOST:PORT");
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_file)?)
+        .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             token,
-            http: HyperClient::builder(TokioExecutor::new()).build_http(),
+            http: HyperClient::builder(TokioExecutor::new()).build(connector),
         })
     }
 
@@ -145,12 +190,7 @@ impl Client {
                 .get("error")
                 .and_then(Value::as_str)
                 .map_or_else(|| value.to_string(), str::to_owned);
-            let hint = match status {
-                401 => " (pass a token with --token or WEDGE_TOKEN)",
-                403 => " (this token's role may not do that; writes need an admin token)",
-                _ => "",
-            };
-            bail!("{method} {path}: {status}: {message}{hint}");
+            bail!("{method} {path}: {status}: {message}");
         }
         Ok((status, value))
     }

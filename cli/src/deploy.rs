@@ -1,13 +1,19 @@
 //! `wedge deploy`: attach a function to a hook of a distribution's behavior, or create and
-//! replace distributions from a file.
+//! replace distributions from a file; `wedge distribution ls|rm`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use http::Method;
 use serde_json::{Value, json};
+use wedge_control::distribution::Attachment;
+use wedge_types::check::{Checker, parse_toml_strict};
+use wedge_types::distribution::DistributionSpec;
+use wedge_types::{Hook, PublishedRef, Selector, names};
 
+use crate::Output;
 use crate::client::Client;
+use crate::remote::{Distributions, Functions, Remote, Written, typed};
 
 /// Shown after `wedge deploy --help`.
 pub(crate) const AFTER_HELP: &str = "\
@@ -20,158 +26,252 @@ Examples:
 A distribution file holds [[distributions]] entries exactly as in a node config (id, domains,
 origins, behaviors, default_behavior); functions are referenced as NAME@ALIAS or NAME@VERSION.";
 
-/// What `wedge deploy FUNCTION@SELECTOR` attaches where.
-pub(crate) struct Attach<'a> {
-    pub(crate) function: &'a str,
-    pub(crate) distribution: &'a str,
-    pub(crate) behavior: &'a str,
-    pub(crate) event: Option<&'a str>,
-    pub(crate) on_error: Option<&'a str>,
+/// `wedge deploy`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DeployArgs {
+    /// NAME@ALIAS or NAME@VERSION.
+    #[arg(required_unless_present_any = ["file", "detach"], conflicts_with_all = ["file", "detach"])]
+    function: Option<String>,
+    /// Remove the function on `--event` of the behavior instead.
+    #[arg(long, requires_all = ["distribution", "event"], conflicts_with = "file")]
+    detach: bool,
+    /// The distribution.
+    #[arg(long, short, required_unless_present = "file")]
+    distribution: Option<String>,
+    /// The behavior's path pattern, or `default`.
+    #[arg(long, short, default_value = "default")]
+    behavior: String,
+    /// The hook (default: the only one the version exports).
+    #[arg(long, short)]
+    event: Option<Hook>,
+    /// What a failure of the function does: fail, bypass or stale.
+    #[arg(long)]
+    on_error: Option<String>,
+    /// A distribution file: `[[distributions]]` entries as in a node config, or one
+    /// distribution with its `id` at the top level.
+    #[arg(long, short)]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// `wedge distribution ...`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum DistributionCommand {
+    /// List distributions with their behaviors and functions.
+    Ls {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove a distribution (every node stops serving it).
+    Rm {
+        /// The distribution's id.
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+pub(crate) async fn run(args: &DeployArgs, out: Output) -> anyhow::Result<()> {
+    let client = args.remote.client()?;
+    let answer = match (&args.file, &args.function, &args.distribution) {
+        (Some(file), _, _) => apply_file(&client, file).await?,
+        (None, None, Some(distribution)) if args.detach => {
+            let event = args.event.context("--detach needs --event")?;
+            detach(&client, distribution, &args.behavior, event).await?
+        }
+        (None, Some(function), Some(distribution)) => {
+            attach(&client, args, function, distribution).await?
+        }
+        _ => bail!("give FUNCTION@ALIAS with --distribution, or --file"),
+    };
+    out.print(&answer, || human(&answer));
+    Ok(())
+}
+
+pub(crate) async fn distribution(command: &DistributionCommand, out: Output) -> anyhow::Result<()> {
+    match command {
+        DistributionCommand::Ls { remote } => {
+            let (_, answer) = remote
+                .client()?
+                .call(Method::GET, "/v1/distributions", "")
+                .await?;
+            let listed: Distributions = typed(&answer)?;
+            out.print(&answer, || {
+                if listed.distributions.is_empty() {
+                    return "no distributions".to_owned();
+                }
+                listed
+                    .distributions
+                    .iter()
+                    .map(|(id, spec)| format!("{id}\n{}", summary(spec)))
+                    .collect::<String>()
+                    .trim_end()
+                    .to_owned()
+            });
+        }
+        DistributionCommand::Rm { id, remote } => {
+            names::distribution_id(id).map_err(anyhow::Error::msg)?;
+            let (_, answer) = remote
+                .client()?
+                .call(Method::DELETE, &format!("/v1/distributions/{id}"), "")
+                .await?;
+            let written: Written = typed(&answer)?;
+            out.print(&answer, || {
+                format!("removed distribution {id} {}", written.suffix())
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Attaches the function; the hook defaults to the only one the version exports.
-pub(crate) async fn attach(client: &Client, request: &Attach<'_>) -> anyhow::Result<Value> {
-    let reference = request
-        .function
-        .strip_prefix("control:")
-        .unwrap_or(request.function);
-    let Some((name, selector)) = reference
-        .split_once('@')
-        .filter(|(n, s)| !n.is_empty() && !s.is_empty())
-    else {
-        bail!(
-            "`{}`: expected NAME@ALIAS or NAME@VERSION",
-            request.function
-        );
+async fn attach(
+    client: &Client,
+    args: &DeployArgs,
+    function: &str,
+    distribution: &str,
+) -> anyhow::Result<Value> {
+    let reference: PublishedRef = function.parse().map_err(anyhow::Error::msg)?;
+    names::distribution_id(distribution).map_err(anyhow::Error::msg)?;
+    let event = match args.event {
+        Some(event) => event,
+        None => only_hook(client, &reference).await?,
     };
-    let event = match request.event {
-        Some(event) => event.to_owned(),
-        None => only_hook(client, name, selector).await?,
+    let attachment = Attachment {
+        behavior: args.behavior.clone(),
+        event,
+        function: reference.function.clone(),
+        alias: match &reference.selector {
+            Selector::Alias(alias) => Some(alias.clone()),
+            Selector::Version(_) => None,
+        },
+        version: match reference.selector {
+            Selector::Version(version) => Some(version),
+            Selector::Alias(_) => None,
+        },
+        on_error: args.on_error.clone(),
     };
-    let mut body = json!({
-        "behavior": request.behavior,
-        "event": event,
-        "function": name,
-    });
-    match selector.parse::<u32>() {
-        Ok(version) => body["version"] = json!(version),
-        Err(_) => body["alias"] = json!(selector),
-    }
-    if let Some(on_error) = request.on_error {
-        body["on_error"] = json!(on_error);
-    }
-    let path = format!("/v1/distributions/{}/deploy", request.distribution);
-    let (_, answer) = client.call(Method::POST, &path, body.to_string()).await?;
+    let path = format!("/v1/distributions/{distribution}/deploy");
+    let body = serde_json::to_string(&attachment)?;
+    let (_, answer) = client.call(Method::POST, &path, body).await?;
+    let written: Written = typed(&answer)?;
     Ok(json!({
-        "revision": answer["revision"],
+        "revision": written.revision,
+        "changed": written.changed,
         "deployed": [{
-            "distribution": request.distribution,
-            "behavior": request.behavior,
+            "distribution": distribution,
+            "behavior": args.behavior,
             "event": event,
-            "function": format!("{name}@{selector}"),
+            "function": reference.to_string(),
         }],
     }))
 }
 
 /// Removes the function on `event` of `behavior`.
-pub(crate) async fn detach(
+async fn detach(
     client: &Client,
     distribution: &str,
     behavior: &str,
-    event: &str,
+    event: Hook,
 ) -> anyhow::Result<Value> {
+    names::distribution_id(distribution).map_err(anyhow::Error::msg)?;
     let body = json!({"behavior": behavior, "event": event});
     let path = format!("/v1/distributions/{distribution}/detach");
     let (_, answer) = client.call(Method::POST, &path, body.to_string()).await?;
+    let written: Written = typed(&answer)?;
     Ok(json!({
-        "revision": answer["revision"],
+        "revision": written.revision,
+        "changed": written.changed,
         "detached": [{"distribution": distribution, "behavior": behavior, "event": event}],
     }))
 }
 
-/// The hook `name@selector` exports, when it exports exactly one.
-async fn only_hook(client: &Client, name: &str, selector: &str) -> anyhow::Result<String> {
+/// The hook `reference` exports, when it exports exactly one.
+async fn only_hook(client: &Client, reference: &PublishedRef) -> anyhow::Result<Hook> {
     let (_, listed) = client.call(Method::GET, "/v1/functions", "").await?;
-    let function = &listed["functions"][name];
-    if function.is_null() {
-        bail!("no function `{name}` is published");
-    }
-    let number = match selector.parse::<u64>() {
-        Ok(number) => number,
-        Err(_) => function["aliases"][selector]
-            .as_u64()
-            .with_context(|| format!("function `{name}` has no alias `{selector}`"))?,
+    let listed: Functions = typed(&listed)?;
+    let state = wedge_types::revision::State {
+        functions: listed.functions,
+        ..Default::default()
     };
-    let version = function["versions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|v| v["number"].as_u64() == Some(number))
-        .with_context(|| format!("function `{name}` has no version {number}"))?;
-    let hooks: Vec<&str> = crate::strings(&version["hooks"]);
-    match hooks.as_slice() {
-        [hook] => Ok((*hook).to_owned()),
-        _ => bail!(
-            "{name}@{selector} exports {}: choose one with --event",
-            hooks.join(", ")
-        ),
+    let version = state.resolve(reference)?;
+    match version.hooks.as_slice() {
+        [hook] => Ok(*hook),
+        hooks => {
+            let names: Vec<&str> = hooks.iter().map(|h| h.as_str()).collect();
+            bail!(
+                "{reference} exports {}: choose one with --event",
+                names.join(", ")
+            )
+        }
     }
 }
 
-/// PUTs every distribution of `file`; returns the last revision and the ids.
-pub(crate) async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Value> {
+/// Validates every distribution of `file` here (errors point into the file), then PUTs each.
+async fn apply_file(client: &Client, file: &Path) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    if text.contains("{demo_origin:") {
+        bail!(
+            "{}: `{{demo_origin:…}}` placeholders are filled in by `wedge dev` only; put your origins' URLs in their place to deploy this file",
+            file.display()
+        );
+    }
+    let specs = parse_file(&text, file)?;
     let mut ids = Vec::new();
-    let mut revision = Value::Null;
-    for (id, source) in split(&text).with_context(|| format!("{}", file.display()))? {
+    let mut last: Option<Written> = None;
+    let mut changed = false;
+    for spec in specs {
+        let id = spec.id.clone();
+        let source = toml::to_string(&spec)?;
         let path = format!("/v1/distributions/{id}");
         let (_, answer) = client
             .call(Method::PUT, &path, source)
             .await
             .with_context(|| format!("{}: distribution {id}", file.display()))?;
-        revision = answer["revision"].clone();
+        let written: Written = typed(&answer)?;
+        changed |= written.changed;
+        last = Some(written);
         ids.push(id);
     }
-    Ok(json!({"revision": revision, "distributions": ids}))
+    Ok(json!({
+        "revision": last.map(|w| w.revision),
+        "changed": changed,
+        "distributions": ids,
+    }))
 }
 
-/// The distributions of a file as (id, TOML of that one distribution).
-fn split(text: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let table: toml::Table = text.parse()?;
-    let entries: Vec<toml::Table> = match table.get("distributions") {
-        Some(toml::Value::Array(entries)) => {
-            if table.len() > 1 {
-                bail!("a distribution file with [[distributions]] may hold nothing else");
-            }
-            entries
-                .iter()
-                .map(|entry| {
-                    entry
-                        .as_table()
-                        .cloned()
-                        .context("[[distributions]] entries are tables")
-                })
-                .collect::<anyhow::Result<_>>()?
-        }
-        Some(_) => bail!("`distributions` must be a list of [[distributions]] tables"),
-        None => vec![table],
-    };
-    if entries.is_empty() {
-        bail!("no distributions in the file");
+/// The distributions of a file, parsed and validated as the control plane will (strictly:
+/// unknown keys are errors with their path, syntax errors with the file's own lines).
+fn parse_file(text: &str, file: &Path) -> anyhow::Result<Vec<DistributionSpec>> {
+    #[derive(serde::Deserialize)]
+    struct Many {
+        distributions: Vec<DistributionSpec>,
     }
-    entries
-        .into_iter()
-        .enumerate()
-        .map(|(index, entry)| {
-            let id = entry
-                .get("id")
-                .and_then(toml::Value::as_str)
-                .with_context(|| format!("distribution {index} has no `id`"))?
-                .to_owned();
-            Ok((id, toml::to_string(&entry)?))
-        })
-        .collect()
+    let table: toml::Table = text
+        .parse()
+        .map_err(|error: toml::de::Error| anyhow::anyhow!("{}: {error}", file.display()))?;
+    let specs = if table.contains_key("distributions") {
+        parse_toml_strict::<Many>(text, file)?.distributions
+    } else {
+        vec![parse_toml_strict::<DistributionSpec>(text, file)?]
+    };
+    if specs.is_empty() {
+        bail!("{}: no distributions in the file", file.display());
+    }
+    for (index, spec) in specs.iter().enumerate() {
+        let key = if table.contains_key("distributions") {
+            format!("distributions[{index}]")
+        } else {
+            "distribution".to_owned()
+        };
+        if spec.id.is_empty() {
+            bail!("{}: {key}: `id` is required", file.display());
+        }
+        spec.validate(&Checker::remote(file), &key, true)?;
+    }
+    Ok(specs)
 }
 
 /// The human answer of a deploy.
@@ -179,9 +279,17 @@ pub(crate) fn human(answer: &Value) -> String {
     let field = |entry: &Value, key: &str| entry[key].as_str().unwrap_or("?").to_owned();
     let lines = |key: &str, line: &dyn Fn(&Value) -> String| -> Option<String> {
         let entries = answer[key].as_array()?;
+        let suffix = if answer["changed"] == Value::Bool(false) {
+            format!(
+                "(nothing changed: it was already so in revision {})",
+                answer["revision"]
+            )
+        } else {
+            format!("(revision {})", answer["revision"])
+        };
         let text: Vec<String> = entries
             .iter()
-            .map(|entry| format!("{} (revision {})", line(entry), answer["revision"]))
+            .map(|entry| format!("{} {suffix}", line(entry)))
             .collect();
         Some(text.join("\n"))
     };
@@ -205,7 +313,19 @@ pub(crate) fn human(answer: &Value) -> String {
     if let Some(text) = detached.or(deployed) {
         return text;
     }
-    let ids: Vec<&str> = crate::strings(&answer["distributions"]);
+    let ids: Vec<&str> = answer["distributions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if answer["changed"] == Value::Bool(false) {
+        return format!(
+            "distributions {} are already as in the file: nothing changed (revision {})",
+            ids.join(", "),
+            answer["revision"]
+        );
+    }
     format!(
         "applied distributions {} (revision {})",
         ids.join(", "),
@@ -214,43 +334,15 @@ pub(crate) fn human(answer: &Value) -> String {
 }
 
 /// A distribution's behaviors and their functions, indented, for `wedge ls`.
-pub(crate) fn summary(source: &str) -> String {
-    let Ok(table) = source.parse::<toml::Table>() else {
-        return String::new();
-    };
-    let domains: Vec<&str> = table
-        .get("domains")
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(toml::Value::as_str)
-        .collect();
-    let mut out = format!("    domains {}\n", domains.join(", "));
-    let behaviors = table
-        .get("behaviors")
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .chain(table.get("default_behavior"));
+pub(crate) fn summary(spec: &DistributionSpec) -> String {
+    let mut out = format!("    domains {}\n", spec.domains.join(", "));
+    let behaviors = spec.behaviors.iter().chain(&spec.default_behavior);
     for behavior in behaviors {
-        let path = behavior
-            .get("path")
-            .and_then(toml::Value::as_str)
-            .unwrap_or("default");
+        let path = behavior.path.as_deref().unwrap_or("default");
         let functions: Vec<String> = behavior
-            .get("functions")
-            .and_then(toml::Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|f| {
-                format!(
-                    "{}={}",
-                    f.get("event").and_then(toml::Value::as_str).unwrap_or("?"),
-                    f.get("function")
-                        .and_then(toml::Value::as_str)
-                        .unwrap_or("?")
-                )
-            })
+            .functions
+            .iter()
+            .map(|f| format!("{}={}", f.event, f.function))
             .collect();
         out.push_str(&format!("    {path:<16} {}\n", functions.join(" ")));
     }
@@ -261,18 +353,36 @@ pub(crate) fn summary(source: &str) -> String {
 mod tests {
     use super::*;
 
+    const SITE: &str = "domains = [\"*\"]\n[origins.app]\nurl = \"http://127.0.0.1:9\"\n[default_behavior]\norigin = \"app\"\n";
+
     #[test]
-    fn splits_node_style_and_single_distribution_files() {
-        let node_style = "[[distributions]]\nid = \"a\"\ndomains = [\"*\"]\n[[distributions]]\nid = \"b\"\ndomains = [\"b\"]\n";
-        let split_ids: Vec<String> = split(node_style)
+    fn reads_node_style_and_single_distribution_files() {
+        let file = Path::new("site.toml");
+        let node_style = format!(
+            "[[distributions]]\nid = \"a\"\n{}[[distributions]]\nid = \"b\"\n{}",
+            SITE.replace("[origins", "[distributions.origins")
+                .replace("[default", "[distributions.default"),
+            SITE.replace("[origins", "[distributions.origins")
+                .replace("[default", "[distributions.default"),
+        );
+        let ids: Vec<String> = parse_file(&node_style, file)
             .unwrap()
             .into_iter()
-            .map(|(id, _)| id)
+            .map(|spec| spec.id)
             .collect();
-        assert_eq!(split_ids, ["a", "b"]);
-        let single = split("id = \"www\"\ndomains = [\"*\"]\n").unwrap();
-        assert_eq!(single[0].0, "www");
-        assert!(split("domains = [\"*\"]\n").is_err());
-        assert!(split("[[distributions]]\nid = \"a\"\n[node]\nid = \"x\"\n").is_err());
+        assert_eq!(ids, ["a", "b"]);
+        let single = parse_file(&format!("id = \"www\"\n{SITE}"), file).unwrap();
+        assert_eq!(single[0].id, "www");
+        assert!(parse_file(SITE, file).is_err(), "an id is required");
+        let typo = format!("id = \"www\"\n{SITE}cach = 1\n");
+        let error = parse_file(&typo, file).unwrap_err().to_string();
+        assert!(
+            error.contains("site.toml") && error.contains("cach"),
+            "{error}"
+        );
+        let error = parse_file("id = \"www\"\n\ndomains = 7\n", file)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 3"), "{error}");
     }
 }

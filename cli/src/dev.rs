@@ -27,11 +27,22 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 const DISTRIBUTION: &str = "dev";
 
 /// What `wedge dev` was asked for.
+#[derive(Debug, clap::Args)]
 pub(crate) struct DevOptions {
+    /// A project directory, or a directory of projects with a distribution.toml.
+    #[arg(default_value = ".")]
     pub(crate) path: PathBuf,
+    /// Deploy this component instead of building the project (no watching).
+    #[arg(long)]
     pub(crate) file: Option<PathBuf>,
+    /// The function name (default: wedge.toml's).
+    #[arg(long)]
     pub(crate) name: Option<String>,
+    /// The viewer port on 127.0.0.1 (0 picks one).
+    #[arg(long, default_value_t = 8080)]
     pub(crate) port: u16,
+    /// Use this origin instead of the demo origin.
+    #[arg(long)]
     pub(crate) origin: Option<String>,
 }
 
@@ -63,7 +74,7 @@ pub(crate) async fn run(options: DevOptions) -> anyhow::Result<()> {
     )?)
     .await?;
     let control_url = format!("http://{}", control.address());
-    let client = Client::new(&control_url, Some(admin_token.clone()))?;
+    let client = Client::new(&control_url, Some(admin_token.clone()), None)?;
 
     let mut functions = Vec::new();
     let mut exported = BTreeMap::new();
@@ -277,12 +288,13 @@ async fn publish(
             Bytes::from(bytes),
         )
         .await?;
-    let version = published["version"]["number"]
-        .as_u64()
-        .context("no version in the answer")?;
-    let hooks = crate::strings(&published["version"]["hooks"])
-        .into_iter()
-        .map(str::to_owned)
+    let published: wedge_control::service::Published = crate::remote::typed(&published)?;
+    let version = u64::from(published.version.number);
+    let hooks = published
+        .version
+        .hooks
+        .iter()
+        .map(|hook| hook.as_str().to_owned())
         .collect();
     let body = json!({ "version": version }).to_string();
     client

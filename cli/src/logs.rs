@@ -3,30 +3,48 @@
 
 use serde_json::Value;
 
+use crate::Output;
 use crate::client::Client;
 
-/// What to ask the node for.
-pub(crate) struct LogQuery<'a> {
-    pub(crate) follow: bool,
-    pub(crate) function: Option<&'a str>,
-    pub(crate) status: Option<&'a str>,
-    pub(crate) kind: Option<&'a str>,
-    pub(crate) tail: usize,
+/// `wedge logs`: which node, and what to ask it for.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LogsArgs {
+    /// The node's admin URL.
+    #[arg(
+        long,
+        env = "WEDGE_NODE_ADMIN",
+        default_value = "http://127.0.0.1:9901"
+    )]
+    node: String,
+    /// Keep streaming new lines.
+    #[arg(long, short)]
+    follow: bool,
+    /// Only lines involving this function.
+    #[arg(long)]
+    function: Option<String>,
+    /// Only requests with this status (`404`) or class (`5xx`).
+    #[arg(long)]
+    status: Option<String>,
+    /// Only `access` or `function` lines.
+    #[arg(long = "type", value_name = "TYPE")]
+    kind: Option<String>,
+    /// How many recent lines to start with.
+    #[arg(long, default_value_t = 20)]
+    tail: usize,
+    /// The node's admin token (`[admin] token`, or its control-plane node token).
+    #[arg(long = "node-token", env = "WEDGE_NODE_TOKEN", hide_env_values = true)]
+    node_token: Option<String>,
 }
 
-/// Streams the lines to stdout: raw JSON with `json`, else one readable line each.
-pub(crate) async fn run(
-    node: &str,
-    token: Option<String>,
-    query: &LogQuery<'_>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let client = Client::new(node, token)?;
-    let mut path = format!("/logs?tail={}&follow={}", query.tail, query.follow);
+/// Streams the lines to stdout: raw JSON with `--json`, else one readable line each.
+pub(crate) async fn run(args: &LogsArgs, out: Output) -> anyhow::Result<()> {
+    let json = out.json;
+    let client = Client::new(&args.node, args.node_token.clone(), None)?;
+    let mut path = format!("/logs?tail={}&follow={}", args.tail, args.follow);
     for (key, value) in [
-        ("function", query.function),
-        ("status", query.status),
-        ("type", query.kind),
+        ("function", args.function.as_deref()),
+        ("status", args.status.as_deref()),
+        ("type", args.kind.as_deref()),
     ] {
         if let Some(value) = value {
             path.push_str(&format!("&{key}={value}"));

@@ -65,7 +65,7 @@ impl Manifest {
 
 /// Writes a new project `name` in `dir/name`.
 pub(crate) fn init(dir: &Path, name: &str, sdk: &Path) -> anyhow::Result<PathBuf> {
-    if let Err(problem) = wedge_cdn::names::check_function_name("function", name) {
+    if let Err(problem) = wedge_types::names::function_name(name) {
         bail!("{problem}");
     }
     let root = dir.join(name);
@@ -146,8 +146,9 @@ pub(crate) fn build(project: &Path, bar: &ProgressBar) -> anyhow::Result<PathBuf
             compiled += 1;
             let crate_name = message["target"]["name"].as_str().unwrap_or("?");
             bar.set_message(format!(
-                "building {} ({compiled} crates done, last {crate_name})",
-                manifest.function.name
+                "building {} ({} done, last {crate_name})",
+                manifest.function.name,
+                crate::functions::count(compiled, "crate", "crates")
             ));
             bar.tick();
             let wasm = message["filenames"]

@@ -33,14 +33,13 @@ async fn control(dir: &std::path::Path) -> ControlPlane {
 /// Runs `wedge ARGS` off the async runtime; returns (success, stdout, stderr).
 async fn wedge(control: &ControlPlane, token: &str, args: &[&str]) -> (bool, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wedge"));
-    command
-        .args([
-            "--control",
-            &format!("http://{}", control.address()),
-            "--token",
-            token,
-        ])
-        .args(args);
+    // The control plane's URL and token belong to the commands that talk to it.
+    command.args(args).args([
+        "--control",
+        &format!("http://{}", control.address()),
+        "--token",
+        token,
+    ]);
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();
@@ -100,7 +99,7 @@ async fn publish_alias_list_and_roll_back() {
     )
     .await;
     assert!(
-        ok && out.contains("site@live: 1 values, 1 secrets"),
+        ok && out.contains("site@live: 1 value, 1 secret"),
         "{out}{err}"
     );
     let (ok, out, _) = wedge(&control, READ, &["ls"]).await;
@@ -124,6 +123,106 @@ async fn publish_alias_list_and_roll_back() {
         "{listed}"
     );
     assert!(listed["functions"]["site"]["config"].is_null(), "{listed}");
+
+    // Rolling back again goes further back (to revision 2), not back to 4.
+    let (ok, out, _) = wedge(&control, ADMIN, &["rollback"]).await;
+    assert!(
+        ok && out.contains("restored revision 2 as revision 6"),
+        "{out}"
+    );
+    // Setting what is already set changes nothing and says so.
+    let (ok, out, _) = wedge(&control, ADMIN, &["alias", "set", "site", "edge", "1"]).await;
+    assert!(ok && out.contains("(revision 7)"), "{out}");
+    let (ok, out, _) = wedge(&control, ADMIN, &["alias", "set", "site", "edge", "1"]).await;
+    assert!(ok && out.contains("nothing changed"), "{out}");
+    let (ok, out, _) = wedge(&control, READ, &["alias", "ls"]).await;
+    assert!(ok && out.contains("site@edge -> version 1"), "{out}");
+    let (ok, out, _) = wedge(&control, ADMIN, &["alias", "rm", "site", "edge"]).await;
+    assert!(
+        ok && out.contains("removed site@edge (revision 8)"),
+        "{out}"
+    );
+    let (ok, out, _) = wedge(&control, READ, &["history", "-n", "3"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(ok && lines.len() == 3, "{out}");
+    assert!(lines[0].contains("remove alias site@edge"), "{out}");
+    assert!(lines[2].contains("rollback to revision 2"), "{out}");
+}
+
+#[tokio::test]
+async fn names_and_urls_are_checked_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = control(dir.path()).await;
+    for (args, expected) in [
+        (
+            vec!["publish", "--file", fixtures::HELLO, "--name", "Bad Name"],
+            "function name `Bad Name`",
+        ),
+        (
+            vec!["publish", "--file", fixtures::HELLO, "--name", "a/b"],
+            "function name `a/b`",
+        ),
+        (vec!["alias", "set", "site", "42", "1"], "read as a version"),
+        (
+            vec![
+                "deploy",
+                "site@live",
+                "-d",
+                "bad id",
+                "-e",
+                "viewer-request",
+            ],
+            "distribution id `bad id`",
+        ),
+        (
+            vec!["deploy", "site", "-d", "www", "-e", "viewer-request"],
+            "expected NAME@ALIAS or NAME@VERSION",
+        ),
+    ] {
+        let (ok, _, err) = wedge(&control, ADMIN, &args).await;
+        assert!(!ok && err.contains(expected), "{args:?}: {err}");
+        assert!(
+            !err.contains("404") && !err.contains("invalid uri"),
+            "{err}"
+        );
+    }
+    // A URL without a scheme says what to add.
+    let output = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(["ls", "--control", "127.0.0.1:7070"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("add http:// or https://"), "{err}");
+    // Placeholders of `wedge dev` are explained outside it.
+    let site = dir.path().join("site.toml");
+    std::fs::write(
+        &site,
+        "id = \"www\"\ndomains = [\"*\"]\n[origins.main]\nurl = \"{demo_origin:main}\"\n[default_behavior]\norigin = \"main\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = wedge(
+        &control,
+        ADMIN,
+        &["deploy", "--file", site.to_str().unwrap()],
+    )
+    .await;
+    assert!(!ok && err.contains("wedge dev"), "{err}");
+    // A typo in a distribution file is named with the file and the key.
+    std::fs::write(
+        &site,
+        "id = \"www\"\ndomains = [\"*\"]\n[origins.main]\nurl = \"http://127.0.0.1:9\"\n[default_behavior]\norigin = \"main\"\ncahce = { enabled = false }\n",
+    )
+    .unwrap();
+    let (ok, _, err) = wedge(
+        &control,
+        ADMIN,
+        &["deploy", "--file", site.to_str().unwrap()],
+    )
+    .await;
+    assert!(
+        !ok && err.contains("site.toml") && err.contains("default_behavior.cahce"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -136,8 +235,12 @@ async fn errors_say_what_went_wrong_and_what_to_do() {
         &["publish", "--file", fixtures::HELLO, "--name", "site"],
     )
     .await;
+    // Credentials are checked before anything is built, and the refusal says what is needed.
     assert!(!ok);
-    assert!(err.contains("403") && err.contains("admin token"), "{err}");
+    assert!(
+        err.contains("read role") && err.contains("needs an admin token"),
+        "{err}"
+    );
     let (ok, _, err) = wedge(&control, "nonsense-token-0000000", &["ls"]).await;
     assert!(
         !ok && err.contains("401") && err.contains("WEDGE_TOKEN"),

@@ -5,22 +5,29 @@
 //! | method | path | role | what |
 //! |---|---|---|---|
 //! | GET | `/healthz` | none | liveness |
+//! | GET | `/v1/token` | any | the role of the token sent (the CLI checks it before building) |
 //! | POST | `/v1/functions/{name}/versions` | admin | publish a component (body: the bytes) |
 //! | GET | `/v1/functions` | read | functions, versions, aliases, config (secrets shown as `***`) |
 //! | PUT | `/v1/functions/{name}/aliases/{alias}` | admin | `{"version": N}` |
+//! | DELETE | `/v1/functions/{name}/aliases/{alias}` | admin | remove an alias (refused while a distribution follows it) |
 //! | PUT | `/v1/functions/{name}/aliases/{alias}/config` | admin | `{"values": {..}, "secrets": {..}}` |
 //! | GET | `/v1/distributions` | read | distributions by id (their TOML) |
 //! | PUT | `/v1/distributions/{id}` | admin | create or replace (body: the TOML of one `[[distributions]]` entry) |
 //! | DELETE | `/v1/distributions/{id}` | admin | remove |
 //! | POST | `/v1/distributions/{id}/deploy` | admin | `{"behavior": "default"\|PATTERN, "event": HOOK, "function": NAME, "alias": A \| "version": N, "on_error": P}` |
 //! | POST | `/v1/distributions/{id}/detach` | admin | `{"behavior": "default"\|PATTERN, "event": HOOK}` |
-//! | POST | `/v1/rollback` | admin | `{"to": REVISION}` |
+//! | POST | `/v1/rollback` | admin | `{"to": REVISION}`, or `{}` for the revision before the one in effect |
+//! | GET | `/v1/revisions?limit=N` | read | the newest N revisions (default 20), newest first, without their states |
 //! | GET | `/v1/revisions/latest?after=N&wait_ms=M` | node | the newest revision past N, waiting up to M ms (204 if none) |
 //! | GET | `/v1/revisions/{n}` | node | one revision |
 //! | GET | `/v1/blobs/{sha256}` | node | a component's bytes |
-//! | GET | `/v1/nodes` | read | nodes seen polling, with their applied revision and last contact |
+//! | GET | `/v1/nodes` | read | nodes seen polling, with their applied revision, last contact and the distributions they could not serve |
+//! | POST | `/v1/nodes/{id}/report` | node | `{"revision": N, "distributions": {ID: PROBLEM}}` after each apply |
 //!
-//! Nodes name themselves in `x-wedge-node` when they poll; `after` is their applied revision.
+//! Writes answer `{"revision": N, "changed": BOOL}`: a write that changes nothing (deploying
+//! what is already deployed) appends no revision. Revisions travel in wedge-types' versioned
+//! wire format. Nodes name themselves in `x-wedge-node` when they poll; `after` is their
+//! applied revision.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +39,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::auth::{self, Access, Role, Token};
-use crate::service::{Service, ServiceError};
+use crate::service::{Service, ServiceError, Written};
 
 /// The longest a long poll may wait.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -48,13 +55,16 @@ pub(crate) struct Api {
     pub(crate) nodes: std::sync::Mutex<std::collections::BTreeMap<String, NodeSeen>>,
 }
 
-/// What the control plane knows of a node from its polls.
-#[derive(Debug, Clone, serde::Serialize)]
+/// What the control plane knows of a node from its polls and reports.
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub(crate) struct NodeSeen {
     /// The revision the node said it applied.
     pub(crate) revision: u64,
     /// Its last poll (ms since the Unix epoch).
     pub(crate) last_contact_ms: u64,
+    /// Distributions of that revision the node could not serve, with why.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) not_served: std::collections::BTreeMap<String, String>,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -86,21 +96,63 @@ fn service_error(error: &ServiceError) -> Reply {
     error_reply(status, error)
 }
 
-/// The refusal for `access` where `needed` is required, or `None` when it may go on.
+/// Which tokens may do what a role is needed for, for refusals.
+fn needs(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "an admin token",
+        Role::Read => "a read or admin token",
+        Role::Node => "a node or admin token",
+    }
+}
+
+/// The refusal for `access` where `needed` is required, or `None` when it may go on. Each
+/// says what was wrong and what is needed.
 fn denial(access: Access, needed: Role) -> Option<Reply> {
     match (access, needed) {
         (Access::Anonymous, _) => Some(error_reply(
             StatusCode::UNAUTHORIZED,
-            "a bearer token is required",
+            format!(
+                "no token was sent: this needs {} (`Authorization: Bearer TOKEN`; the CLI takes --token or WEDGE_TOKEN)",
+                needs(needed)
+            ),
+        )),
+        (Access::Unknown, _) => Some(error_reply(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "the token sent is not one this control plane knows (check --token or WEDGE_TOKEN against its control.toml): this needs {}",
+                needs(needed)
+            ),
         )),
         (Access::Granted(Role::Admin), _)
         | (Access::Granted(Role::Read), Role::Read)
         | (Access::Granted(Role::Node), Role::Node) => None,
-        (Access::Granted(_), _) => Some(error_reply(
+        (Access::Granted(role), _) => Some(error_reply(
             StatusCode::FORBIDDEN,
-            "this token may not do that",
+            format!(
+                "the token sent has the {} role, and this needs {}",
+                role.as_str(),
+                needs(needed)
+            ),
         )),
     }
+}
+
+/// The reply to a write: the revision in effect and whether this write made it.
+fn written_reply(written: Written) -> Reply {
+    json_reply(
+        StatusCode::OK,
+        &json!({"revision": written.revision.number, "changed": written.changed}),
+    )
+}
+
+/// A revision in the wire format nodes read.
+fn wire_reply(revision: &crate::model::Revision) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(wedge_types::wire::encode(revision))));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 impl Api {
@@ -114,18 +166,32 @@ impl Api {
         let path = request.uri().path().to_owned();
         let query = request.uri().query().unwrap_or("").to_owned();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if let (&Method::GET, ["v1", "token"]) = (&method, segments.as_slice()) {
+            return match access {
+                Access::Granted(role) => {
+                    json_reply(StatusCode::OK, &json!({"role": role.as_str()}))
+                }
+                _ => denial(access, Role::Read)
+                    .unwrap_or_else(|| error_reply(StatusCode::UNAUTHORIZED, "no token")),
+            };
+        }
         let needed = match (&method, segments.as_slice()) {
             (&Method::GET, ["healthz"]) => None,
             (&Method::POST, ["v1", "functions", _, "versions"])
-            | (&Method::PUT, ["v1", "functions", _, "aliases", _])
+            | (&Method::PUT | &Method::DELETE, ["v1", "functions", _, "aliases", _])
             | (&Method::PUT, ["v1", "functions", _, "aliases", _, "config"])
             | (&Method::PUT | &Method::DELETE, ["v1", "distributions", _])
             | (&Method::POST, ["v1", "distributions", _, "deploy" | "detach"])
             | (&Method::POST, ["v1", "rollback"]) => Some(Role::Admin),
-            (&Method::GET, ["v1", "functions"] | ["v1", "nodes"] | ["v1", "distributions"]) => {
-                Some(Role::Read)
-            }
-            (&Method::GET, ["v1", "revisions", _] | ["v1", "blobs", _]) => Some(Role::Node),
+            (
+                &Method::GET,
+                ["v1", "functions"]
+                | ["v1", "nodes"]
+                | ["v1", "distributions"]
+                | ["v1", "revisions"],
+            ) => Some(Role::Read),
+            (&Method::GET, ["v1", "revisions", _] | ["v1", "blobs", _])
+            | (&Method::POST, ["v1", "nodes", _, "report"]) => Some(Role::Node),
             _ => {
                 return error_reply(
                     StatusCode::NOT_FOUND,
@@ -151,6 +217,11 @@ impl Api {
             (_, ["v1", "functions", name, "aliases", alias, "config"]) => {
                 self.set_config(name, alias, body).await
             }
+            (&Method::DELETE, ["v1", "functions", name, "aliases", alias]) => self
+                .service
+                .remove_alias(name, alias)
+                .await
+                .map(written_reply),
             (_, ["v1", "functions", name, "aliases", alias]) => {
                 self.set_alias(name, alias, body).await
             }
@@ -160,12 +231,14 @@ impl Api {
                 .service
                 .delete_distribution(id)
                 .await
-                .map(revision_reply),
+                .map(written_reply),
             (_, ["v1", "distributions", id, "deploy"]) => self.deploy(id, body).await,
             (_, ["v1", "distributions", id, "detach"]) => self.detach(id, body).await,
             (_, ["v1", "rollback"]) => self.rollback(body).await,
             (_, ["v1", "revisions", "latest"]) => self.latest(&query, node).await,
             (_, ["v1", "nodes"]) => Ok(self.nodes()),
+            (_, ["v1", "nodes", id, "report"]) => self.report(id, body).await,
+            (_, ["v1", "revisions"]) => self.history(&query).await,
             (_, ["v1", "revisions", number]) => self.revision(number).await,
             (_, ["v1", "blobs", digest]) => self.blob(digest).await,
             _ => Ok(error_reply(StatusCode::NOT_FOUND, "no such endpoint")),
@@ -217,11 +290,10 @@ impl Api {
             version: u32,
         }
         let SetAlias { version } = read_json(body).await?;
-        let revision = self.service.set_alias(name, alias, version).await?;
-        Ok(json_reply(
-            StatusCode::OK,
-            &json!({"revision": revision.number}),
-        ))
+        self.service
+            .set_alias(name, alias, version)
+            .await
+            .map(written_reply)
     }
 
     async fn set_config(
@@ -239,14 +311,10 @@ impl Api {
             secrets: std::collections::BTreeMap<String, String>,
         }
         let SetConfig { values, secrets } = read_json(body).await?;
-        let revision = self
-            .service
+        self.service
             .set_config(name, alias, values, secrets)
-            .await?;
-        Ok(json_reply(
-            StatusCode::OK,
-            &json!({"revision": revision.number}),
-        ))
+            .await
+            .map(written_reply)
     }
 
     async fn distributions(&self) -> Result<Reply, ServiceError> {
@@ -267,7 +335,7 @@ impl Api {
         self.service
             .put_distribution(id, source)
             .await
-            .map(revision_reply)
+            .map(written_reply)
     }
 
     async fn deploy(&self, id: &str, body: Upload) -> Result<Reply, ServiceError> {
@@ -275,7 +343,7 @@ impl Api {
         self.service
             .deploy(id, &attachment)
             .await
-            .map(revision_reply)
+            .map(written_reply)
     }
 
     async fn detach(&self, id: &str, body: Upload) -> Result<Reply, ServiceError> {
@@ -283,20 +351,25 @@ impl Api {
         self.service
             .detach(id, &detachment)
             .await
-            .map(revision_reply)
+            .map(written_reply)
     }
 
     async fn rollback(&self, body: Upload) -> Result<Reply, ServiceError> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Rollback {
-            to: u64,
+            #[serde(default)]
+            to: Option<u64>,
         }
         let Rollback { to } = read_json(body).await?;
-        let revision = self.service.rollback(to).await?;
+        let written = self.service.rollback(to).await?;
+        let restored = match &written.revision.change {
+            crate::model::Change::Rollback { to } => *to,
+            _ => written.revision.number,
+        };
         Ok(json_reply(
             StatusCode::OK,
-            &json!({"revision": revision.number, "restored": to}),
+            &json!({"revision": written.revision.number, "restored": restored, "changed": written.changed}),
         ))
     }
 
@@ -310,18 +383,54 @@ impl Api {
     }
 
     fn saw(&self, node: Option<String>, revision: u64) {
-        let Some(node) = node.filter(|n| wedge_cdn::names::check_id("node id", n).is_ok()) else {
+        let Some(node) = node.filter(|n| wedge_types::names::node_id(n).is_ok()) else {
             return;
         };
         if let Ok(mut nodes) = self.nodes.lock() {
-            nodes.insert(
-                node,
-                NodeSeen {
-                    revision,
-                    last_contact_ms: crate::model::now_ms(),
-                },
-            );
+            let seen = nodes.entry(node).or_default();
+            seen.revision = revision;
+            seen.last_contact_ms = crate::model::now_ms();
         }
+    }
+
+    /// A node's report after it applied a revision: which distributions it could not serve.
+    async fn report(&self, node: &str, body: Upload) -> Result<Reply, ServiceError> {
+        #[derive(serde::Deserialize)]
+        struct Report {
+            revision: u64,
+            #[serde(default)]
+            distributions: std::collections::BTreeMap<String, String>,
+        }
+        wedge_types::names::node_id(node).map_err(ServiceError::Invalid)?;
+        let report: Report = read_json(body).await?;
+        if let Ok(mut nodes) = self.nodes.lock() {
+            let seen = nodes.entry(node.to_owned()).or_default();
+            seen.revision = report.revision;
+            seen.last_contact_ms = crate::model::now_ms();
+            seen.not_served = report.distributions;
+        }
+        Ok(json_reply(StatusCode::OK, &json!({"ok": true})))
+    }
+
+    /// `GET /v1/revisions?limit=N`: the newest revisions, newest first, without states.
+    async fn history(&self, query: &str) -> Result<Reply, ServiceError> {
+        let mut limit = 20;
+        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            match key {
+                "limit" => {
+                    limit = value.parse().map_err(|_| {
+                        ServiceError::Invalid(format!("query `limit`: `{value}` is not a number"))
+                    })?;
+                }
+                _ => {
+                    return Err(ServiceError::Invalid(format!(
+                        "unknown query parameter `{key}`"
+                    )));
+                }
+            }
+        }
+        let entries = self.service.history(limit.min(1000)).await?;
+        Ok(json_reply(StatusCode::OK, &json!({ "revisions": entries })))
     }
 
     async fn latest(&self, query: &str, node: Option<String>) -> Result<Reply, ServiceError> {
@@ -343,10 +452,7 @@ impl Api {
         }
         self.saw(node, after);
         match self.service.wait_past(after, wait).await? {
-            Some(revision) => Ok(json_reply(
-                StatusCode::OK,
-                &serde_json::to_value(&revision).unwrap_or_default(),
-            )),
+            Some(revision) => Ok(wire_reply(&revision)),
             None => {
                 let mut reply = Response::new(Full::new(Bytes::new()));
                 *reply.status_mut() = StatusCode::NO_CONTENT;
@@ -360,10 +466,7 @@ impl Api {
             .parse()
             .map_err(|_| ServiceError::Invalid(format!("`{number}` is not a revision number")))?;
         let revision = self.service.revision(number).await?;
-        Ok(json_reply(
-            StatusCode::OK,
-            &serde_json::to_value(&revision).unwrap_or_default(),
-        ))
+        Ok(wire_reply(&revision))
     }
 
     async fn blob(&self, digest: &str) -> Result<Reply, ServiceError> {
@@ -382,10 +485,6 @@ impl Api {
         }
         Ok(reply)
     }
-}
-
-fn revision_reply(revision: crate::model::Revision) -> Reply {
-    json_reply(StatusCode::OK, &json!({"revision": revision.number}))
 }
 
 /// A request body with the length its head declared.

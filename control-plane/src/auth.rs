@@ -25,11 +25,24 @@ pub struct Token {
     pub role: Role,
 }
 
+impl Role {
+    /// The role as configured, e.g. `admin`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Read => "read",
+            Role::Node => "node",
+        }
+    }
+}
+
 /// What a request may do, by the token it presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No token, or an unknown one: 401.
+    /// No `Authorization: Bearer` header: 401.
     Anonymous,
+    /// A token no configured one matches: 401.
+    Unknown,
     /// A known token with this role.
     Granted(Role),
 }
@@ -37,8 +50,11 @@ pub enum Access {
 /// Looks the `authorization: Bearer <token>` value up; every configured token is compared, in
 /// constant time, so timing does not tell which prefix matched.
 pub fn check(tokens: &[Token], authorization: Option<&str>) -> Access {
-    let Some(presented) = authorization.and_then(|value| value.strip_prefix("Bearer ")) else {
+    let Some(authorization) = authorization else {
         return Access::Anonymous;
+    };
+    let Some(presented) = authorization.strip_prefix("Bearer ") else {
+        return Access::Unknown;
     };
     let mut found = None;
     for token in tokens {
@@ -47,7 +63,7 @@ pub fn check(tokens: &[Token], authorization: Option<&str>) -> Access {
             found = Some(token.role);
         }
     }
-    found.map_or(Access::Anonymous, Access::Granted)
+    found.map_or(Access::Unknown, Access::Granted)
 }
 
 #[cfg(test)]
@@ -76,12 +92,12 @@ mod tests {
             check(&tokens, Some("Bearer r3ad")),
             Access::Granted(Role::Read)
         );
-        assert_eq!(check(&tokens, Some("Bearer s3cre")), Access::Anonymous);
-        assert_eq!(check(&tokens, Some("s3cret")), Access::Anonymous);
+        assert_eq!(check(&tokens, Some("Bearer s3cre")), Access::Unknown);
+        assert_eq!(check(&tokens, Some("s3cret")), Access::Unknown);
         assert_eq!(check(&tokens, None), Access::Anonymous);
         // A token is exactly its bytes: no whitespace is forgiven on either side.
-        assert_eq!(check(&tokens, Some("Bearer s3cret ")), Access::Anonymous);
-        assert_eq!(check(&tokens, Some("Bearer s3cret\t")), Access::Anonymous);
-        assert_eq!(check(&tokens, Some("Bearer  s3cret")), Access::Anonymous);
+        assert_eq!(check(&tokens, Some("Bearer s3cret ")), Access::Unknown);
+        assert_eq!(check(&tokens, Some("Bearer s3cret\t")), Access::Unknown);
+        assert_eq!(check(&tokens, Some("Bearer  s3cret")), Access::Unknown);
     }
 }

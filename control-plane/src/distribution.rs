@@ -1,114 +1,91 @@
-//! Distributions in the control plane: validated with the node's own config parser (what is
-//! accepted here is what nodes can load), checked against the published functions, and edited
-//! by `deploy`, which attaches one function to one hook of one behavior.
+//! Distributions in the control plane: parsed and validated with the model and validator the
+//! nodes use (wedge-types), checked against the published functions, and edited by `deploy`
+//! and `detach`, which attach or remove one function on one hook of one behavior.
 
-use wedge_cdn::config::{FunctionRef, NodeConfig, Selector, associations};
+use std::path::Path;
 
-use crate::model::{Distribution, State};
+use wedge_types::check::{Checker, parse_toml_strict};
+use wedge_types::distribution::{AssociationSpec, DistributionSpec, associations};
+use wedge_types::revision::State;
+use wedge_types::{Hook, PublishedRef, Selector, names};
+
 use crate::service::ServiceError;
 
-/// Distribution ids: the node config's rule.
-fn check_id(id: &str) -> Result<(), ServiceError> {
-    wedge_cdn::names::check_id("distribution id", id).map_err(ServiceError::Invalid)
-}
-
-/// Normalises `source` (the TOML of one distribution) for storage under `id`: the `id` key is
-/// filled in when absent and must match when present. The result is validated by [`check`].
-pub(crate) fn normalise(id: &str, source: &str) -> Result<Distribution, ServiceError> {
-    check_id(id)?;
-    let mut table: toml::Table = source.parse().map_err(|error: toml::de::Error| {
-        ServiceError::Invalid(format!("distribution `{id}`: {}", error.to_string().trim()))
-    })?;
-    match table.get("id") {
-        None => {
-            table.insert("id".into(), toml::Value::String(id.to_owned()));
-        }
-        Some(toml::Value::String(given)) if given == id => {}
-        Some(other) => {
-            return Err(ServiceError::Invalid(format!(
-                "distribution `{id}`: its `id` key says {other}; it must match the id it is stored under"
-            )));
-        }
+/// Parses `source` (the TOML of one distribution, as the user wrote it) for storage under `id`:
+/// unknown keys are refused, and errors point into the user's own text. The `id` key is filled
+/// in when absent and must match when present. The result is validated by [`check`].
+pub(crate) fn parse(id: &str, source: &str) -> Result<DistributionSpec, ServiceError> {
+    names::distribution_id(id).map_err(ServiceError::Invalid)?;
+    let label = format!("distribution `{id}`");
+    let mut spec: DistributionSpec = parse_toml_strict(source, Path::new(&label))
+        .map_err(|error| ServiceError::Invalid(error.to_string()))?;
+    if spec.id.is_empty() {
+        spec.id = id.to_owned();
+    } else if spec.id != id {
+        return Err(ServiceError::Invalid(format!(
+            "distribution `{id}`: its `id` key says `{}`; it must match the id it is stored under",
+            spec.id
+        )));
     }
-    let source = toml::to_string(&table)
-        .map_err(|error| ServiceError::Invalid(format!("distribution `{id}`: {error}")))?;
-    Ok(Distribution { source })
+    Ok(spec)
 }
 
-/// Checks every distribution of `state`: it parses as the nodes parse it, each function it
-/// references is published, and the version each reference means exports the hook it is
+/// Checks every distribution of `state`: it validates as the nodes validate it, each function
+/// it references is published, and the version each reference means exports the hook it is
 /// attached to. Run before any change is stored, so an alias move cannot break a site.
 pub(crate) fn check(state: &State) -> Result<(), ServiceError> {
-    let mut parsed_all = Vec::new();
-    for (id, distribution) in &state.distributions {
+    let mut validated = Vec::new();
+    for (id, spec) in &state.distributions {
+        let label = format!("distribution {id}");
         // Fuel budgets are accepted here; a node that does not meter fuel refuses them.
-        let parsed = NodeConfig::parse_distribution(
-            &distribution.source,
-            &format!("distribution {id}"),
-            true,
-        )
-        .map_err(|error| ServiceError::Invalid(error.to_string()))?;
+        let parsed = spec
+            .validate(&Checker::remote(Path::new(&label)), "distribution", true)
+            .map_err(|error| ServiceError::Invalid(error.to_string()))?;
         for association in associations(std::slice::from_ref(&parsed)) {
-            let FunctionRef::Published { function, selector } = &association.function else {
+            let Some(reference) = association.function.published() else {
                 continue;
             };
-            let hook = association.hook.as_str();
-            let entry = state.functions.get(function).ok_or_else(|| {
-                ServiceError::Invalid(format!(
-                    "distribution {id}: no function `{function}` is published"
-                ))
-            })?;
-            let number = match selector {
-                Selector::Version(number) => *number,
-                Selector::Alias(alias) => *entry.aliases.get(alias).ok_or_else(|| {
-                    ServiceError::Invalid(format!(
-                        "distribution {id}: function `{function}` has no alias `{alias}`"
-                    ))
-                })?,
-            };
-            let version = entry.version(number).ok_or_else(|| {
-                ServiceError::Invalid(format!(
-                    "distribution {id}: function `{function}` has no version {number}"
-                ))
-            })?;
-            if !version.hooks.iter().any(|h| h == hook) {
+            let version = state
+                .resolve(reference)
+                .map_err(|error| ServiceError::Invalid(format!("distribution {id}: {error}")))?;
+            let hook = association.hook;
+            if !version.hooks.contains(&hook) {
+                let exported: Vec<&str> = version.hooks.iter().map(|h| h.as_str()).collect();
                 return Err(ServiceError::Invalid(format!(
-                    "distribution {id} attaches {} to {hook}, but version {number} of `{function}` exports only [{}]",
-                    association.function,
-                    version.hooks.join(", ")
+                    "distribution {id} attaches {reference} to {hook}, but version {} of `{}` exports only [{}]",
+                    version.number,
+                    reference.function,
+                    exported.join(", ")
                 )));
             }
         }
-        parsed_all.push(parsed);
+        validated.push(parsed);
     }
-    let claims = parsed_all
-        .iter()
-        .map(|d| (d.id.as_str(), d.domains.as_slice()));
-    match wedge_cdn::pattern::domain_conflict(claims) {
+    match wedge_types::distribution::distributions_conflict(&validated) {
         Some(conflict) => Err(ServiceError::Invalid(conflict.to_string())),
         None => Ok(()),
     }
 }
 
 /// What `deploy` attaches.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Attachment {
     /// The behavior's path pattern, or `default` (the default) for the default behavior.
     #[serde(default = "default_behavior")]
     pub behavior: String,
-    /// The hook: viewer-request, origin-request, origin-response or viewer-response.
-    pub event: String,
+    /// The hook.
+    pub event: Hook,
     /// The function's name.
     pub function: String,
     /// The alias to follow (give this or `version`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
     /// The version to pin (give this or `alias`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
     /// `fail` (default), `bypass` or `stale`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<String>,
 }
 
@@ -117,113 +94,103 @@ fn default_behavior() -> String {
 }
 
 impl Attachment {
-    /// `NAME@ALIAS` or `NAME@VERSION`.
-    pub fn reference(&self) -> Result<String, ServiceError> {
-        match (&self.alias, self.version) {
-            (Some(alias), None) => Ok(format!("{}@{alias}", self.function)),
-            (None, Some(version)) => Ok(format!("{}@{version}", self.function)),
-            _ => Err(ServiceError::Invalid(
-                "give exactly one of `alias` and `version`".into(),
-            )),
-        }
+    /// `NAME@ALIAS` or `NAME@VERSION`, names checked.
+    pub fn reference(&self) -> Result<PublishedRef, ServiceError> {
+        names::function_name(&self.function).map_err(ServiceError::Invalid)?;
+        let selector = match (&self.alias, self.version) {
+            (Some(alias), None) => {
+                names::alias_name(alias).map_err(ServiceError::Invalid)?;
+                Selector::Alias(alias.clone())
+            }
+            (None, Some(version)) => Selector::Version(version),
+            _ => {
+                return Err(ServiceError::Invalid(
+                    "give exactly one of `alias` and `version`".into(),
+                ));
+            }
+        };
+        Ok(PublishedRef {
+            function: self.function.clone(),
+            selector,
+        })
     }
 }
 
 /// Which hook of which behavior `detach` empties.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Detachment {
     /// The behavior's path pattern, or `default`.
     #[serde(default = "default_behavior")]
     pub behavior: String,
     /// The hook.
-    pub event: String,
+    pub event: Hook,
 }
 
-/// `distribution` with `attachment` in place of whatever its behavior had on that hook.
+/// `spec` with `attachment` in place of whatever its behavior had on that hook (limits and
+/// config of an association already there are kept).
 pub(crate) fn attach(
-    id: &str,
-    distribution: &Distribution,
+    spec: &DistributionSpec,
     attachment: &Attachment,
-) -> Result<Distribution, ServiceError> {
+) -> Result<DistributionSpec, ServiceError> {
     let reference = attachment.reference()?;
-    edit_functions(id, distribution, &attachment.behavior, |functions| {
-        functions.retain(|entry| event_of(entry) != Some(attachment.event.as_str()));
-        let mut entry = toml::Table::new();
-        entry.insert("event".into(), attachment.event.clone().into());
-        entry.insert("function".into(), reference.into());
-        if let Some(on_error) = &attachment.on_error {
-            entry.insert("on_error".into(), on_error.clone().into());
+    let mut spec = spec.clone();
+    let functions = behavior_functions(&mut spec, &attachment.behavior)?;
+    let entry = match functions.iter().position(|a| a.event == attachment.event) {
+        Some(index) => &mut functions[index],
+        None => {
+            functions.push(AssociationSpec {
+                event: attachment.event,
+                function: String::new(),
+                include_body: None,
+                on_error: None,
+                timeout_ms: None,
+                memory_mb: None,
+                fuel: None,
+                config: Default::default(),
+            });
+            functions
+                .last_mut()
+                .ok_or_else(|| ServiceError::Invalid("the association could not be added".into()))?
         }
-        functions.push(toml::Value::Table(entry));
-        Ok(())
-    })
+    };
+    entry.function = reference.to_string();
+    if attachment.on_error.is_some() {
+        entry.on_error.clone_from(&attachment.on_error);
+    }
+    Ok(spec)
 }
 
-/// `distribution` without the function its behavior had on the hook of `detachment`.
+/// `spec` without the function its behavior had on the hook of `detachment`.
 pub(crate) fn detach(
-    id: &str,
-    distribution: &Distribution,
+    spec: &DistributionSpec,
     detachment: &Detachment,
-) -> Result<Distribution, ServiceError> {
-    edit_functions(id, distribution, &detachment.behavior, |functions| {
-        let before = functions.len();
-        functions.retain(|entry| event_of(entry) != Some(detachment.event.as_str()));
-        if functions.len() == before {
-            return Err(ServiceError::Invalid(format!(
-                "distribution {id}: behavior `{}` has nothing on {}",
-                detachment.behavior, detachment.event
-            )));
-        }
-        Ok(())
-    })
+) -> Result<DistributionSpec, ServiceError> {
+    let mut spec = spec.clone();
+    let id = spec.id.clone();
+    let functions = behavior_functions(&mut spec, &detachment.behavior)?;
+    let before = functions.len();
+    functions.retain(|a| a.event != detachment.event);
+    if functions.len() == before {
+        return Err(ServiceError::Invalid(format!(
+            "distribution {id}: behavior `{}` has nothing on {}",
+            detachment.behavior, detachment.event
+        )));
+    }
+    Ok(spec)
 }
 
-fn event_of(entry: &toml::Value) -> Option<&str> {
-    entry.get("event").and_then(toml::Value::as_str)
-}
-
-/// Applies `edit` to the `functions` list of behavior `pattern` and serialises the result.
-fn edit_functions(
-    id: &str,
-    distribution: &Distribution,
+fn behavior_functions<'a>(
+    spec: &'a mut DistributionSpec,
     pattern: &str,
-    edit: impl FnOnce(&mut Vec<toml::Value>) -> Result<(), ServiceError>,
-) -> Result<Distribution, ServiceError> {
-    let mut table: toml::Table = distribution
-        .source
-        .parse()
-        .map_err(|error| ServiceError::Invalid(format!("stored distribution {id}: {error}")))?;
-    let behavior = find_behavior(&mut table, pattern).ok_or_else(|| {
+) -> Result<&'a mut Vec<AssociationSpec>, ServiceError> {
+    let id = spec.id.clone();
+    let behavior = spec.behavior_mut(pattern).ok_or_else(|| {
         ServiceError::Invalid(format!(
             "distribution {id} has no behavior `{pattern}` (use `default` or one of its path patterns)"
         ))
     })?;
-    let functions = behavior
-        .entry("functions")
-        .or_insert_with(|| toml::Value::Array(Vec::new()));
-    let toml::Value::Array(functions) = functions else {
-        return Err(ServiceError::Invalid(format!(
-            "distribution {id}: `functions` of behavior `{pattern}` is not a list"
-        )));
-    };
-    edit(functions)?;
-    let source = toml::to_string(&table)
-        .map_err(|error| ServiceError::Invalid(format!("distribution {id}: {error}")))?;
-    Ok(Distribution { source })
-}
-
-/// The behavior table whose `path` is `pattern`, or the default behavior for `default`.
-fn find_behavior<'a>(table: &'a mut toml::Table, pattern: &str) -> Option<&'a mut toml::Table> {
-    if pattern == "default" {
-        return table.get_mut("default_behavior")?.as_table_mut();
-    }
-    table
-        .get_mut("behaviors")?
-        .as_array_mut()?
-        .iter_mut()
-        .filter_map(toml::Value::as_table_mut)
-        .find(|behavior| behavior.get("path").and_then(toml::Value::as_str) == Some(pattern))
+    Ok(&mut behavior.functions)
 }
 
 #[cfg(test)]
@@ -241,46 +208,56 @@ origin = "app"
 origin = "app"
 "#;
 
+    fn validate(spec: &DistributionSpec) -> wedge_types::distribution::DistributionConfig {
+        spec.validate(&Checker::remote(Path::new("test")), "distribution", false)
+            .unwrap()
+    }
+
     #[test]
-    fn normalise_fills_in_and_checks_the_id() {
-        let stored = normalise("www", SITE).unwrap();
-        assert!(stored.source.contains("id = \"www\""));
+    fn parse_fills_in_and_checks_the_id_and_refuses_unknown_keys() {
+        assert_eq!(parse("www", SITE).unwrap().id, "www");
         let renamed = format!("id = \"other\"\n{SITE}");
-        assert!(normalise("www", &renamed).is_err());
-        assert!(normalise("bad id", SITE).is_err());
-        assert!(normalise("www", "domains = [").is_err());
+        assert!(parse("www", &renamed).is_err());
+        assert!(parse("bad id", SITE).is_err());
+        assert!(parse("www", "domains = [").is_err());
+        let typo = format!("{SITE}cach = {{ enabled = false }}\n");
+        let error = parse("www", &typo).unwrap_err().to_string();
+        assert!(error.contains("default_behavior.cach"), "{error}");
+        // Errors point at the user's own lines.
+        let error = parse("www", "\n\ndomains = 7\n").unwrap_err().to_string();
+        assert!(error.contains("line 3"), "{error}");
     }
 
     #[test]
     fn attach_replaces_the_hook_of_one_behavior() {
-        let stored = normalise("www", SITE).unwrap();
+        let stored = parse("www", SITE).unwrap();
         let attachment = |function: &str, behavior: &str| Attachment {
             behavior: behavior.into(),
-            event: "viewer-request".into(),
+            event: Hook::ViewerRequest,
             function: function.into(),
             alias: Some("live".into()),
             version: None,
             on_error: None,
         };
-        let once = attach("www", &stored, &attachment("a", "/api/*")).unwrap();
-        let twice = attach("www", &once, &attachment("b", "/api/*")).unwrap();
-        let parsed = NodeConfig::parse_distribution(&twice.source, "test", false).unwrap();
+        let once = attach(&stored, &attachment("a", "/api/*")).unwrap();
+        let twice = attach(&once, &attachment("b", "/api/*")).unwrap();
+        let parsed = validate(&twice);
         let functions = &parsed.behaviors[0].functions;
         assert_eq!(functions.len(), 1);
         assert_eq!(functions[0].function.to_string(), "control:b@live");
         assert!(parsed.default_behavior.functions.is_empty());
-        assert!(attach("www", &stored, &attachment("a", "/nope/*")).is_err());
-        let default = attach("www", &stored, &attachment("a", "default")).unwrap();
-        let parsed = NodeConfig::parse_distribution(&default.source, "test", false).unwrap();
-        assert_eq!(parsed.default_behavior.functions.len(), 1);
+        assert!(attach(&stored, &attachment("a", "/nope/*")).is_err());
+        assert!(attach(&stored, &attachment("Bad Name", "/api/*")).is_err());
+        let default = attach(&stored, &attachment("a", "default")).unwrap();
+        assert_eq!(validate(&default).default_behavior.functions.len(), 1);
+        assert_eq!(attach(&once, &attachment("a", "/api/*")).unwrap(), once);
 
         let detachment = Detachment {
             behavior: "/api/*".into(),
-            event: "viewer-request".into(),
+            event: Hook::ViewerRequest,
         };
-        let detached = detach("www", &twice, &detachment).unwrap();
-        let parsed = NodeConfig::parse_distribution(&detached.source, "test", false).unwrap();
-        assert!(parsed.behaviors[0].functions.is_empty());
-        assert!(detach("www", &detached, &detachment).is_err());
+        let detached = detach(&twice, &detachment).unwrap();
+        assert!(validate(&detached).behaviors[0].functions.is_empty());
+        assert!(detach(&detached, &detachment).is_err());
     }
 }

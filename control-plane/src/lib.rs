@@ -10,7 +10,8 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod distribution;
-pub mod model;
+/// The control plane's model, shared with nodes and the CLI (defined in wedge-types).
+pub use wedge_types::revision as model;
 pub mod service;
 pub mod store;
 
@@ -57,12 +58,12 @@ pub enum StartError {
         problem: String,
     },
     /// The API address could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}: {cause}")]
     Bind {
         /// The address.
         address: SocketAddr,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -93,13 +94,13 @@ impl ControlPlane {
         let listener =
             TcpListener::bind(config.listen)
                 .await
-                .map_err(|source| StartError::Bind {
+                .map_err(|cause| StartError::Bind {
                     address: config.listen,
-                    source,
+                    cause,
                 })?;
-        let address = listener.local_addr().map_err(|source| StartError::Bind {
+        let address = listener.local_addr().map_err(|cause| StartError::Bind {
             address: config.listen,
-            source,
+            cause,
         })?;
         let (shutdown, stop) = watch::channel(false);
         let admission = Arc::new(Admission::new(AdmissionLimits {

@@ -7,7 +7,10 @@ use std::time::Duration;
 use tokio::sync::{Mutex, watch};
 use wedge_runtime::{Allocation, FunctionOptions, Runtime, RuntimeConfig};
 
-use crate::model::{AliasConfig, Change, Distribution, Revision, State, Version, now_ms};
+use wedge_types::distribution::DistributionSpec;
+use wedge_types::names;
+
+use crate::model::{AliasConfig, Change, Revision, State, Version, now_ms};
 use crate::store::{AppendError, BlobStore, RevisionLog, StoreError};
 
 /// Why an operation was refused.
@@ -33,7 +36,7 @@ pub enum ServiceError {
 }
 
 /// The result of a publish.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Published {
     /// The function.
     pub function: String,
@@ -56,9 +59,25 @@ pub struct Service {
     signing_key: Option<ed25519_dalek::SigningKey>,
 }
 
-/// Function and alias names: the one rule in `wedge_cdn::names`.
-fn check_name(kind: &str, name: &str) -> Result<(), ServiceError> {
-    wedge_cdn::names::check_function_name(kind, name).map_err(ServiceError::Invalid)
+/// The result of a write: the revision in effect after it, and whether the write made it (a
+/// write that changes nothing appends nothing and says so).
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The revision that recorded the change, or the latest one if nothing changed.
+    pub revision: Revision,
+    /// Whether a revision was appended.
+    pub changed: bool,
+}
+
+/// One entry of the history: a revision without its state.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HistoryEntry {
+    /// The revision's number.
+    pub number: u64,
+    /// When it was written (ms since the Unix epoch).
+    pub at_ms: u64,
+    /// What it changed.
+    pub change: Change,
 }
 
 impl Service {
@@ -137,7 +156,7 @@ impl Service {
     /// Validates and stores a component as the next version of `function`. Publishing bytes
     /// that are already a version of it returns that version.
     pub async fn publish(&self, function: &str, bytes: Vec<u8>) -> Result<Published, ServiceError> {
-        check_name("function", function)?;
+        names::function_name(function).map_err(ServiceError::Invalid)?;
         if bytes.len() > self.max_component_bytes {
             return Err(ServiceError::TooLarge {
                 size: bytes.len(),
@@ -149,10 +168,7 @@ impl Service {
             .load(&bytes, FunctionOptions::new(function, "validation"))
             .await
             .map_err(|error| ServiceError::Invalid(format!("invalid component: {error}")))?;
-        let hooks: Vec<String> = loaded
-            .hooks()
-            .map(|hook| hook.as_str().to_owned())
-            .collect();
+        let hooks = loaded.hooks().collect();
         let digest = loaded.digest().to_owned();
         let size = bytes.len() as u64;
         let blobs = Arc::clone(&self.blobs);
@@ -164,7 +180,8 @@ impl Service {
         }
 
         let _writer = self.writer.lock().await;
-        let (base, mut state) = self.current().await?;
+        let (base, before) = self.current().await?;
+        let mut state = before.clone();
         let entry = state.functions.entry(function.to_owned()).or_default();
         if let Some(existing) = entry.versions.iter().find(|v| v.digest == digest) {
             return Ok(Published {
@@ -182,7 +199,10 @@ impl Service {
             published_at_ms: now_ms(),
             signature: self.signing_key.as_ref().map(|key| {
                 use ed25519_dalek::Signer;
-                hex::encode(key.sign(&crate::model::signed_message(&digest)).to_bytes())
+                hex::encode(
+                    key.sign(&wedge_types::revision::signed_message(&digest))
+                        .to_bytes(),
+                )
             }),
         };
         entry.versions.push(version.clone());
@@ -191,7 +211,7 @@ impl Service {
             version: version.number,
             digest,
         };
-        let revision = self.append(base, change, state).await?;
+        let revision = self.append(base, &before, change, state).await?.revision;
         Ok(Published {
             function: function.to_owned(),
             version,
@@ -206,10 +226,11 @@ impl Service {
         function: &str,
         alias: &str,
         version: u32,
-    ) -> Result<Revision, ServiceError> {
-        check_name("alias", alias)?;
+    ) -> Result<Written, ServiceError> {
+        names::alias_name(alias).map_err(ServiceError::Invalid)?;
         let _writer = self.writer.lock().await;
-        let (base, mut state) = self.current().await?;
+        let (base, before) = self.current().await?;
+        let mut state = before.clone();
         let entry = state
             .functions
             .get_mut(function)
@@ -225,7 +246,29 @@ impl Service {
             alias: alias.to_owned(),
             version,
         };
-        self.append(base, change, state).await
+        self.append(base, &before, change, state).await
+    }
+
+    /// Removes `alias` of `function` (and its config). Refused while a distribution follows it.
+    pub async fn remove_alias(&self, function: &str, alias: &str) -> Result<Written, ServiceError> {
+        let _writer = self.writer.lock().await;
+        let (base, before) = self.current().await?;
+        let mut state = before.clone();
+        let entry = state
+            .functions
+            .get_mut(function)
+            .ok_or_else(|| ServiceError::NotFound(format!("no function `{function}`")))?;
+        if entry.aliases.remove(alias).is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "function `{function}` has no alias `{alias}`"
+            )));
+        }
+        entry.config.remove(alias);
+        let change = Change::RemoveAlias {
+            function: function.to_owned(),
+            alias: alias.to_owned(),
+        };
+        self.append(base, &before, change, state).await
     }
 
     /// Replaces the configuration of `alias` of `function`: plain `values` and `secrets`
@@ -236,15 +279,16 @@ impl Service {
         alias: &str,
         values: std::collections::BTreeMap<String, String>,
         secrets: std::collections::BTreeMap<String, String>,
-    ) -> Result<Revision, ServiceError> {
-        check_name("alias", alias)?;
+    ) -> Result<Written, ServiceError> {
+        names::alias_name(alias).map_err(ServiceError::Invalid)?;
         if let Some(key) = values.keys().find(|key| secrets.contains_key(*key)) {
             return Err(ServiceError::Invalid(format!(
                 "`{key}` is both a value and a secret"
             )));
         }
         let _writer = self.writer.lock().await;
-        let (base, mut state) = self.current().await?;
+        let (base, before) = self.current().await?;
+        let mut state = before.clone();
         let entry = state
             .functions
             .get_mut(function)
@@ -264,29 +308,31 @@ impl Service {
             alias: alias.to_owned(),
             keys,
         };
-        self.append(base, change, state).await
+        self.append(base, &before, change, state).await
     }
 
     /// Creates or replaces distribution `id` from `source`, the TOML of one
     /// `[[distributions]]` entry of the node config.
-    pub async fn put_distribution(&self, id: &str, source: &str) -> Result<Revision, ServiceError> {
-        let distribution = crate::distribution::normalise(id, source)?;
+    pub async fn put_distribution(&self, id: &str, source: &str) -> Result<Written, ServiceError> {
+        let spec = crate::distribution::parse(id, source)?;
         let _writer = self.writer.lock().await;
-        let (base, mut state) = self.current().await?;
-        state.distributions.insert(id.to_owned(), distribution);
+        let (base, before) = self.current().await?;
+        let mut state = before.clone();
+        state.distributions.insert(id.to_owned(), spec);
         let change = Change::PutDistribution { id: id.to_owned() };
-        self.append(base, change, state).await
+        self.append(base, &before, change, state).await
     }
 
     /// Removes distribution `id`.
-    pub async fn delete_distribution(&self, id: &str) -> Result<Revision, ServiceError> {
+    pub async fn delete_distribution(&self, id: &str) -> Result<Written, ServiceError> {
         let _writer = self.writer.lock().await;
-        let (base, mut state) = self.current().await?;
+        let (base, before) = self.current().await?;
+        let mut state = before.clone();
         if state.distributions.remove(id).is_none() {
             return Err(ServiceError::NotFound(format!("no distribution `{id}`")));
         }
         let change = Change::DeleteDistribution { id: id.to_owned() };
-        self.append(base, change, state).await
+        self.append(base, &before, change, state).await
     }
 
     /// Attaches a function (by alias or version) to one hook of one behavior of distribution
@@ -295,15 +341,15 @@ impl Service {
         &self,
         id: &str,
         attachment: &crate::distribution::Attachment,
-    ) -> Result<Revision, ServiceError> {
+    ) -> Result<Written, ServiceError> {
         let change = Change::Deploy {
             distribution: id.to_owned(),
             behavior: attachment.behavior.clone(),
-            event: attachment.event.clone(),
-            function: attachment.reference()?,
+            event: attachment.event,
+            function: attachment.reference()?.to_string(),
         };
         self.edit_distribution(id, change, |current| {
-            crate::distribution::attach(id, current, attachment)
+            crate::distribution::attach(current, attachment)
         })
         .await
     }
@@ -313,14 +359,14 @@ impl Service {
         &self,
         id: &str,
         detachment: &crate::distribution::Detachment,
-    ) -> Result<Revision, ServiceError> {
+    ) -> Result<Written, ServiceError> {
         let change = Change::Detach {
             distribution: id.to_owned(),
             behavior: detachment.behavior.clone(),
-            event: detachment.event.clone(),
+            event: detachment.event,
         };
         self.edit_distribution(id, change, |current| {
-            crate::distribution::detach(id, current, detachment)
+            crate::distribution::detach(current, detachment)
         })
         .await
     }
@@ -330,25 +376,70 @@ impl Service {
         &self,
         id: &str,
         change: Change,
-        edit: impl FnOnce(&Distribution) -> Result<Distribution, ServiceError>,
-    ) -> Result<Revision, ServiceError> {
+        edit: impl FnOnce(&DistributionSpec) -> Result<DistributionSpec, ServiceError>,
+    ) -> Result<Written, ServiceError> {
         let _writer = self.writer.lock().await;
-        let (base, mut state) = self.current().await?;
-        let current = state
+        let (base, before) = self.current().await?;
+        let current = before
             .distributions
             .get(id)
             .ok_or_else(|| ServiceError::NotFound(format!("no distribution `{id}`")))?;
         let updated = edit(current)?;
+        let mut state = before.clone();
         state.distributions.insert(id.to_owned(), updated);
-        self.append(base, change, state).await
+        self.append(base, &before, change, state).await
     }
 
-    /// Restores the state of revision `to` as a new revision.
-    pub async fn rollback(&self, to: u64) -> Result<Revision, ServiceError> {
+    /// The newest `limit` revisions, newest first, without their states.
+    pub async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, ServiceError> {
+        let log = Arc::clone(&self.log);
+        blocking(move || {
+            let latest = log.latest()?.map_or(0, |r| r.number);
+            let mut entries = Vec::new();
+            for number in (1..=latest).rev().take(limit) {
+                if let Some(revision) = log.get(number)? {
+                    entries.push(HistoryEntry {
+                        number: revision.number,
+                        at_ms: revision.at_ms,
+                        change: revision.change,
+                    });
+                }
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    /// The revision whose state is in effect now: the latest, or what a chain of rollbacks
+    /// restored.
+    async fn in_effect(&self) -> Result<u64, ServiceError> {
+        let Some(mut revision) = self.latest().await? else {
+            return Ok(0);
+        };
+        while let Change::Rollback { to } = revision.change {
+            revision = self.revision(to).await?;
+        }
+        Ok(revision.number)
+    }
+
+    /// Restores the state of revision `to` as a new revision. Without `to`, the revision
+    /// before the one in effect: rolling back twice goes two steps back, not back and forth.
+    pub async fn rollback(&self, to: Option<u64>) -> Result<Written, ServiceError> {
         let _writer = self.writer.lock().await;
-        let (base, _) = self.current().await?;
+        let (base, before) = self.current().await?;
+        let to = match to {
+            Some(to) => to,
+            None => match self.in_effect().await?.checked_sub(1) {
+                Some(to) if to > 0 => to,
+                _ => {
+                    return Err(ServiceError::Invalid(
+                        "there is no earlier revision to roll back to".into(),
+                    ));
+                }
+            },
+        };
         let target = self.revision(to).await?;
-        self.append(base, Change::Rollback { to }, target.state)
+        self.append(base, &before, Change::Rollback { to }, target.state)
             .await
     }
 
@@ -359,12 +450,21 @@ impl Service {
             .map_or((0, State::default()), |r| (r.number, r.state)))
     }
 
+    /// Appends `state` as the revision after `base`, unless it equals `before` (the state of
+    /// `base`): then nothing is written and the latest revision is returned as unchanged.
     async fn append(
         &self,
         base: u64,
+        before: &State,
         change: Change,
         state: State,
-    ) -> Result<Revision, ServiceError> {
+    ) -> Result<Written, ServiceError> {
+        if base > 0 && state == *before {
+            return Ok(Written {
+                revision: self.revision(base).await?,
+                changed: false,
+            });
+        }
         // Every stored state must be one the nodes can serve: distributions parse and every
         // function they reference resolves to a version exporting the hook.
         crate::distribution::check(&state)?;
@@ -379,7 +479,10 @@ impl Service {
             })?;
         self.latest.send_replace(revision.number);
         tracing::info!(revision = revision.number, change = ?revision.change, "revision");
-        Ok(revision)
+        Ok(Written {
+            revision,
+            changed: true,
+        })
     }
 }
 

@@ -84,11 +84,20 @@ impl RedbLog {
         Ok(Self { db })
     }
 
+    /// Reads a stored revision in any wire format this release knows (an older store's
+    /// revisions included); anything it cannot fully read is corruption here, since this
+    /// process wrote it.
     fn decode(number: u64, bytes: &[u8]) -> Result<Revision, StoreError> {
-        serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt {
+        let corrupt = |detail: String| StoreError::Corrupt {
             what: format!("revision {number}"),
-            detail: error.to_string(),
-        })
+            detail,
+        };
+        let decoded =
+            wedge_types::wire::decode(bytes).map_err(|error| corrupt(error.to_string()))?;
+        match decoded.rejected.into_iter().next() {
+            Some((id, problem)) => Err(corrupt(format!("distribution {id}: {problem}"))),
+            None => Ok(decoded.revision),
+        }
     }
 }
 
@@ -123,12 +132,13 @@ impl RevisionLog for RedbLog {
                 return Err(AppendError::Conflict { expected, actual });
             }
             let revision = Revision {
+                format: wedge_types::wire::FORMAT,
                 number: actual + 1,
                 at_ms: now_ms(),
                 change,
                 state,
             };
-            let bytes = serde_json::to_vec(&revision).map_err(io)?;
+            let bytes = wedge_types::wire::encode(&revision);
             table
                 .insert(revision.number, bytes.as_slice())
                 .map_err(io)?;

@@ -540,11 +540,11 @@ async fn distributions_are_validated_versioned_deployed_and_rolled_back() {
     let listed = call(addr, Method::GET, "/v1/distributions", Some(READ), "")
         .await
         .json();
-    assert!(
-        listed["distributions"]["www"]["source"]
-            .as_str()
-            .unwrap()
-            .contains("id = \"www\"")
+    // Distributions are listed typed, as nodes receive them.
+    assert_eq!(listed["distributions"]["www"]["id"], "www", "{listed}");
+    assert_eq!(
+        listed["distributions"]["www"]["domains"][0], "www.example",
+        "{listed}"
     );
 
     // An alias may not move to a version that does not export the hook the site uses.
@@ -604,12 +604,17 @@ async fn distributions_are_validated_versioned_deployed_and_rolled_back() {
         .await
         .json();
     assert_eq!(latest["change"]["kind"], "deploy");
-    assert!(
-        latest["state"]["distributions"]["www"]["source"]
-            .as_str()
-            .unwrap()
-            .contains("hello@2")
-    );
+    assert_eq!(latest["format"], wedge_types::wire::FORMAT, "{latest}");
+    let behavior = &latest["state"]["distributions"]["www"]["behaviors"][0];
+    assert_eq!(behavior["functions"][0]["function"], "hello@2", "{latest}");
+    // Deploying the same thing again changes nothing and appends no revision.
+    let again = deploy(
+        r#"{"behavior": "/api/*", "event": "origin-response", "function": "hello", "version": 2}"#,
+    )
+    .await
+    .json();
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(again["revision"], latest["number"], "{again}");
 
     // Deleting is a revision too, and rollback brings the site back as it was created.
     let deleted = call(
@@ -643,9 +648,13 @@ async fn distributions_are_validated_versioned_deployed_and_rolled_back() {
     let restored = call(addr, Method::GET, "/v1/distributions", Some(READ), "")
         .await
         .json();
-    let source = restored["distributions"]["www"]["source"].as_str().unwrap();
+    let restored = &restored["distributions"]["www"];
+    assert_eq!(
+        restored["default_behavior"]["functions"][0]["function"], "hello@live",
+        "{restored}"
+    );
     assert!(
-        source.contains("hello@live") && !source.contains("hello@2"),
-        "{source}"
+        restored["behaviors"][0]["functions"].is_null(),
+        "{restored}"
     );
 }

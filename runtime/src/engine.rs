@@ -8,7 +8,7 @@ use wasmtime::{Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationCon
 
 use crate::RuntimeError;
 use crate::config::{Allocation, RuntimeConfig};
-use crate::limits::ORIGIN_MAX_MEMORY_BYTES;
+use wedge_types::limits::ORIGIN_MAX_MEMORY_BYTES;
 
 /// Core instances a component may hold. A Rust wasm32-wasip2 guest has three to five (its code,
 /// plus shims wit-component adds); the rest is headroom for other toolchains.

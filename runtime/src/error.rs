@@ -30,6 +30,10 @@ pub enum ErrorClass {
     PoolExhausted,
     /// The runtime's budget of guest memory is in use.
     Throttled,
+    /// The function is not loaded on this node: a control-plane reference the applied
+    /// revision does not resolve yet, or one the node refused. Set by the edge node, never by
+    /// an invocation.
+    Unavailable,
     /// Something failed in the host itself.
     Internal,
 }
@@ -49,6 +53,7 @@ impl ErrorClass {
             ErrorClass::ConcurrencyLimit => "concurrency-limit",
             ErrorClass::PoolExhausted => "pool-exhausted",
             ErrorClass::Throttled => "throttled",
+            ErrorClass::Unavailable => "unavailable",
             ErrorClass::Internal => "internal",
         }
     }
@@ -191,7 +196,7 @@ pub enum LoadError {
     )]
     NotAComponent,
     /// The component failed to validate or compile.
-    #[error("invalid component: {0}")]
+    #[error("{0}")]
     Invalid(String),
     /// The component imports something the host does not provide.
     #[error("the component imports something wedge does not provide: {0}")]

@@ -11,9 +11,9 @@ use crate::budget::MemoryBudget;
 use crate::compile_cache::ArtifactSource;
 use crate::host::{FunctionIdentity, GuestLimiter, HostState};
 use crate::invoke::limited_store;
-use crate::limits::ORIGIN_MAX_MEMORY_BYTES;
 use crate::types::{Request, RequestAction, Response};
 use crate::{FunctionOptions, Hook, InvocationContext, LoadError, RuntimeInner};
+use wedge_types::limits::ORIGIN_MAX_MEMORY_BYTES;
 
 /// The typed signature of viewer-request and origin-request.
 pub(crate) type RequestHookFunc = TypedFunc<(Request,), (Result<RequestAction, String>,)>;

@@ -42,10 +42,8 @@ mod config;
 mod engine;
 mod error;
 mod function;
-mod hook;
 mod host;
 mod invoke;
-mod limits;
 mod output;
 mod stdio;
 
@@ -63,17 +61,17 @@ pub use config::{
 };
 pub use error::{ErrorClass, InvokeError, LoadError, OutputError, RuntimeError};
 pub use function::Function;
-pub use hook::{Hook, UnknownHook};
 pub use host::{
     FunctionConfig, GuestLog, InvocationContext, LogLevel, LogSource, MAX_LOG_LINES,
     MAX_LOG_MESSAGE_BYTES, MAX_TABLE_ELEMENTS, STDIO_CAPTURE_BYTES,
 };
 pub use invoke::{HookInput, HookOutput, Outcome, Receipt};
-pub use limits::{
+pub use wedge_types::limits::{
     DEFAULT_MEMORY_BYTES, Limits, LimitsError, LimitsSpec, MIN_MEMORY_BYTES, MIN_TIMEOUT,
     ORIGIN_MAX_GENERATED_RESPONSE_BYTES, ORIGIN_MAX_MEMORY_BYTES, ORIGIN_MAX_TIMEOUT,
     VIEWER_MAX_GENERATED_RESPONSE_BYTES, VIEWER_MAX_MEMORY_BYTES, VIEWER_MAX_TIMEOUT,
 };
+pub use wedge_types::{Hook, UnknownHook};
 
 /// The HTTP types hooks take and return, generated from `wit/edge.wit` (`wedge:edge/types`).
 pub mod types {

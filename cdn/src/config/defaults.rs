@@ -37,17 +37,3 @@ pub const DEFAULT_MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_ERROR_TTL: Duration = Duration::from_secs(10);
 /// Stale entries are kept this long for revalidation and stale serving.
 pub const DEFAULT_STALE_RETENTION: Duration = Duration::from_secs(24 * 3600);
-/// Origin connect timeout (CloudFront: 10 s).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Origin first-byte timeout (CloudFront: 30 s).
-pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Origin total timeout.
-pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
-/// Lifetime of responses without explicit freshness (CloudFront: one day).
-pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Upper bound on every lifetime (CloudFront: one year).
-pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
-/// Body bytes a viewer hook may see with `include_body` (Lambda@Edge: 40 KB).
-pub const VIEWER_BODY_CAP: usize = 40 * 1024;
-/// Body bytes an origin hook may see with `include_body` (Lambda@Edge: 1 MB).
-pub const ORIGIN_BODY_CAP: usize = 1024 * 1024;

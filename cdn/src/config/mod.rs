@@ -6,19 +6,16 @@ mod defaults;
 mod raw;
 mod validate;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Uri};
-use wedge_runtime::{Hook, Limits, RuntimeConfig};
+use http::Uri;
+use wedge_runtime::RuntimeConfig;
 
 pub use defaults::*;
-pub(crate) use validate::distributions_conflict;
-
-use crate::forwarding::OriginRequestPolicy;
-use crate::pattern::{DomainPattern, PathPattern};
+pub use wedge_types::distribution::*;
+pub use wedge_types::{ConfigError, FunctionRef, PublishedRef, Selector};
 
 /// A validated node configuration.
 #[derive(Debug, Clone)]
@@ -135,146 +132,6 @@ pub struct CacheConfig {
     pub stale_retention: Duration,
 }
 
-/// A distribution: one site, its origins and its behaviors.
-#[derive(Debug, Clone)]
-pub struct DistributionConfig {
-    /// Unique id, used in cache keys, logs and purge requests.
-    pub id: String,
-    /// The hosts it answers for.
-    pub domains: Vec<DomainPattern>,
-    /// Named origins.
-    pub origins: BTreeMap<String, OriginConfig>,
-    /// Ordered behaviors; the first whose pattern matches the path wins.
-    pub behaviors: Vec<BehaviorConfig>,
-    /// The behavior for paths no other matches.
-    pub default_behavior: BehaviorConfig,
-}
-
-/// An origin server.
-#[derive(Debug, Clone)]
-pub struct OriginConfig {
-    /// Its name in the distribution.
-    pub name: String,
-    /// `http://` or `https://` base URL; its path, if any, prefixes every request path.
-    pub url: Uri,
-    /// The Host header sent to it (default: the URL's authority).
-    pub host_header: HeaderValue,
-    /// Time to establish a connection (TCP and TLS): 504 past it, 502 if refused.
-    pub connect_timeout: Duration,
-    /// Time from sending the request to the response head: 504.
-    pub first_byte_timeout: Duration,
-    /// Time for the whole exchange, body included: 504.
-    pub total_timeout: Duration,
-    /// An extra CA certificate (PEM) trusted for this origin, besides the web PKI roots.
-    pub ca_file: Option<PathBuf>,
-}
-
-/// A cache behavior: which requests it takes, where they go, how they are cached, which
-/// functions run.
-#[derive(Debug, Clone)]
-pub struct BehaviorConfig {
-    /// The path pattern (`*` for the default behavior).
-    pub pattern: PathPattern,
-    /// The origin's name.
-    pub origin: String,
-    /// The cache policy.
-    pub cache: CachePolicyConfig,
-    /// At most one function per event type.
-    pub functions: Vec<AssociationConfig>,
-    /// What of the viewer's request reaches the origin beyond the cache key.
-    pub origin_request: OriginRequestPolicy,
-    /// Whether `TRACE` requests are forwarded (refused with 405 otherwise).
-    pub allow_trace: bool,
-}
-
-/// How a behavior caches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachePolicyConfig {
-    /// `false` sends every request to the origin (functions still run).
-    pub enabled: bool,
-    /// Lifetime of responses without Cache-Control max-age/s-maxage or Expires.
-    pub default_ttl: Duration,
-    /// Lower bound for origin-given lifetimes (never overrides no-store, private, no-cache).
-    pub min_ttl: Duration,
-    /// Upper bound for every lifetime.
-    pub max_ttl: Duration,
-    /// Which query parameters enter the cache key (all are forwarded to the origin).
-    pub query_strings: QueryStrings,
-    /// Request headers (lower case) that enter the cache key.
-    pub headers: Vec<HeaderName>,
-    /// Cookie names that enter the cache key.
-    pub cookies: Vec<String>,
-}
-
-/// Which query parameters enter the cache key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueryStrings {
-    /// All of them, sorted by name.
-    All,
-    /// None.
-    None,
-    /// Only these.
-    Only(Vec<String>),
-}
-
-/// A function attached to one event type of a behavior.
-#[derive(Debug, Clone)]
-pub struct AssociationConfig {
-    /// The event type (hook).
-    pub hook: Hook,
-    /// Which function.
-    pub function: FunctionRef,
-    /// Whether the hook sees the body (request body on request hooks, origin body on
-    /// origin-response), up to [`VIEWER_BODY_CAP`] / [`ORIGIN_BODY_CAP`].
-    pub include_body: bool,
-    /// What a failure of the function does to the request.
-    pub on_error: FailurePolicy,
-    /// Validated limits.
-    pub limits: Limits,
-    /// Key/values the function reads through the config import.
-    pub config: BTreeMap<String, String>,
-}
-
-/// How a function is referenced: a local file, or a version published to the control plane
-/// (by alias or number). Both resolve to a loaded function before the pipeline sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FunctionRef {
-    /// A component file on local disk (absolute, resolved against the config file).
-    File(PathBuf),
-    /// `control:NAME@ALIAS` or `control:NAME@VERSION`: a published version.
-    Published {
-        /// The function's name.
-        function: String,
-        /// Which version.
-        selector: Selector,
-    },
-}
-
-/// Which published version a reference means.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Selector {
-    /// Whatever version the alias points at in the applied revision.
-    Alias(String),
-    /// Exactly this version.
-    Version(u32),
-}
-
-impl std::fmt::Display for FunctionRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FunctionRef::File(path) => write!(f, "file:{}", path.display()),
-            FunctionRef::Published {
-                function,
-                selector: Selector::Alias(alias),
-            } => write!(f, "control:{function}@{alias}"),
-            FunctionRef::Published {
-                function,
-                selector: Selector::Version(version),
-            } => write!(f, "control:{function}@{version}"),
-        }
-    }
-}
-
 /// Where the node follows published functions from.
 #[derive(Debug, Clone)]
 pub struct ControlPlaneConfig {
@@ -289,73 +146,6 @@ pub struct ControlPlaneConfig {
     pub public_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
-/// What happens to a request when a function fails (error, timeout, limit, invalid output).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailurePolicy {
-    /// Answer with the documented error status (502 invalid output, 503 otherwise).
-    Fail,
-    /// Go on as if the function were not attached.
-    Bypass,
-    /// Serve a stored copy of the response, however stale; fail if there is none.
-    Stale,
-}
-
-impl FailurePolicy {
-    /// The policy as written in config.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FailurePolicy::Fail => "fail",
-            FailurePolicy::Bypass => "bypass",
-            FailurePolicy::Stale => "stale",
-        }
-    }
-}
-
-/// A config that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        /// The file.
-        file: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or has the wrong shape (unknown key, wrong type).
-    #[error("{file}: {message}")]
-    Syntax {
-        /// The file.
-        file: PathBuf,
-        /// toml's message, with line, column and key.
-        message: String,
-    },
-    /// A value is out of range or inconsistent.
-    #[error("{file}: {key}: {problem}")]
-    Invalid {
-        /// The file.
-        file: PathBuf,
-        /// The key, e.g. `distributions[0].behaviors[1].origin`.
-        key: String,
-        /// What is wrong and what was expected.
-        problem: String,
-    },
-}
-
-/// Every function association of `distributions`, behaviors in order, default last.
-pub fn associations(
-    distributions: &[DistributionConfig],
-) -> impl Iterator<Item = &AssociationConfig> {
-    distributions
-        .iter()
-        .flat_map(|d| {
-            d.behaviors
-                .iter()
-                .chain(std::iter::once(&d.default_behavior))
-        })
-        .flat_map(|b| &b.functions)
-}
-
 impl NodeConfig {
     /// Every function association, behaviors in order, default last.
     pub fn associations(&self) -> impl Iterator<Item = &AssociationConfig> {
@@ -364,38 +154,16 @@ impl NodeConfig {
 
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             file: path.to_owned(),
-            source,
+            cause,
         })?;
         Self::parse(&text, path)
     }
 
-    /// Validates one distribution as stored by the control plane: the TOML of a single
-    /// `[[distributions]]` entry (`id`, `domains`, `origins`, `behaviors`,
-    /// `default_behavior`), whose functions are control-plane references (`NAME@ALIAS`,
-    /// `NAME@VERSION`, the `control:` prefix optional) and which names no local files. `label`
-    /// stands for the file name in errors; `fuel_metering` is the runtime setting that the
-    /// `fuel` limits are checked against.
-    pub fn parse_distribution(
-        text: &str,
-        label: &str,
-        fuel_metering: bool,
-    ) -> Result<DistributionConfig, ConfigError> {
-        let raw: raw::RawDistribution =
-            toml::from_str(text).map_err(|error| ConfigError::Syntax {
-                file: PathBuf::from(label),
-                message: error.to_string().trim_end().replace('\n', "\n  "),
-            })?;
-        validate::validate_remote(raw, Path::new(label), fuel_metering)
-    }
-
     /// Validates config text as if read from `path` (which anchors relative paths).
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let raw: raw::RawConfig = toml::from_str(text).map_err(|error| ConfigError::Syntax {
-            file: path.to_owned(),
-            message: error.to_string().trim_end().replace('\n', "\n  "),
-        })?;
+        let raw: raw::RawConfig = wedge_types::check::parse_toml_strict(text, path)?;
         validate::validate(raw, path)
     }
 }

@@ -1,107 +1,32 @@
 //! Raw config → validated config. Each check names the key it looked at.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Uri};
-use wedge_runtime::{Allocation, Hook, Limits, LimitsSpec, RuntimeConfig};
+use http::Uri;
+use wedge_runtime::{Allocation, RuntimeConfig};
+use wedge_types::check::Checker;
 
-use super::raw::{
-    RawAssociation, RawBehavior, RawCachePolicy, RawConfig, RawDistribution, RawOrigin,
-    RawOriginRequest, RawQueryStrings,
-};
+use super::raw::RawConfig;
 use super::*;
-use crate::forwarding::{DEFAULT_FORWARDED_HEADERS, Forward};
 
-/// The first domain two of `distributions` both claim.
-pub(crate) fn distributions_conflict<'a>(
-    distributions: impl IntoIterator<Item = &'a DistributionConfig>,
-) -> Option<crate::pattern::DomainConflict> {
-    crate::pattern::domain_conflict(
-        distributions
-            .into_iter()
-            .map(|d| (d.id.as_str(), d.domains.as_slice())),
-    )
-}
-
-/// Collects the file name so every error can name it.
-struct Checker<'a> {
-    file: &'a Path,
-    dir: PathBuf,
-    /// A distribution from the control plane: it may not name local files, and its functions
-    /// are control-plane references with or without the `control:` prefix.
-    remote: bool,
-}
-
-impl Checker<'_> {
-    fn invalid(&self, key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.to_owned(),
-            key: key.into(),
-            problem: problem.into(),
-        }
-    }
-
-    fn path(&self, value: &str) -> PathBuf {
-        let path = Path::new(value);
-        if path.is_absolute() {
-            path.to_owned()
-        } else {
-            self.dir.join(path)
-        }
-    }
-
-    fn address(&self, key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
-        value
-            .parse()
-            .map_err(|_| self.invalid(key, format!("`{value}` is not an IP:port address")))
-    }
-
-    fn positive_ms(
-        &self,
-        key: &str,
-        value: Option<u64>,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(0) => Err(self.invalid(key, "must be at least 1 ms")),
-            Some(ms) => Ok(Duration::from_millis(ms)),
-        }
-    }
-
-    fn at_least<T: PartialOrd + std::fmt::Display + Copy>(
-        &self,
-        key: &str,
-        value: Option<T>,
-        default: T,
-        min: T,
-    ) -> Result<T, ConfigError> {
-        let value = value.unwrap_or(default);
-        if value < min {
-            return Err(self.invalid(key, format!("{value} is below the minimum of {min}")));
-        }
-        Ok(value)
-    }
+fn address(check: &Checker<'_>, key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value
+        .parse()
+        .map_err(|_| check.invalid(key, format!("`{value}` is not an IP:port address")))
 }
 
 pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, ConfigError> {
-    let dir = file.parent().map(Path::to_owned).unwrap_or_default();
-    let check = Checker {
-        file,
-        dir,
-        remote: false,
-    };
+    let check = Checker::local(file);
 
     let node_id = raw
         .node
         .id
         .clone()
         .unwrap_or_else(|| DEFAULT_NODE_ID.to_owned());
-    crate::names::check_id("node id", &node_id)
-        .map_err(|problem| check.invalid("node.id", problem))?;
+    wedge_types::names::node_id(&node_id).map_err(|problem| check.invalid("node.id", problem))?;
     let access_log = match raw.node.access_log.as_deref() {
         None | Some("stdout") => AccessLogTarget::Stdout,
         Some("off") => AccessLogTarget::Off,
@@ -120,7 +45,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
     let mut listeners = Vec::new();
     for (index, listener) in raw.listeners.iter().enumerate() {
         let key = format!("listeners[{index}]");
-        let address = check.address(&format!("{key}.address"), &listener.address)?;
+        let address = address(&check, &format!("{key}.address"), &listener.address)?;
         let tls = match (&listener.tls_cert, &listener.tls_key) {
             (None, None) => None,
             (Some(cert), Some(key_file)) => Some(TlsFiles {
@@ -225,7 +150,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
                 ));
             }
             Some(AdminConfig {
-                address: check.address("admin.address", &admin.address)?,
+                address: address(&check, "admin.address", &admin.address)?,
                 token: admin.token.clone(),
             })
         }
@@ -270,12 +195,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
                 format!("`{}` is used twice", distribution.id),
             ));
         }
-        distributions.push(validate_distribution(
-            &check,
-            &key,
-            distribution,
-            runtime.fuel_metering,
-        )?);
+        distributions.push(distribution.validate(&check, &key, runtime.fuel_metering)?);
     }
     if let Some(conflict) = distributions_conflict(&distributions) {
         let index = distributions
@@ -333,7 +253,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         }
     };
     let published =
-        associations(&distributions).find(|a| matches!(a.function, FunctionRef::Published { .. }));
+        associations(&distributions).find(|a| matches!(a.function, FunctionRef::Published(_)));
     if let (Some(association), None) = (published, &control_plane) {
         return Err(check.invalid(
             "control_plane",
@@ -353,21 +273,6 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         distributions,
         control_plane,
     })
-}
-
-/// Validates one distribution as the control plane stores it: the TOML of one
-/// `[[distributions]]` entry. `label` names it in errors.
-pub(super) fn validate_remote(
-    raw: RawDistribution,
-    label: &Path,
-    fuel_metering: bool,
-) -> Result<DistributionConfig, ConfigError> {
-    let check = Checker {
-        file: label,
-        dir: PathBuf::new(),
-        remote: true,
-    };
-    validate_distribution(&check, "distribution", raw, fuel_metering)
 }
 
 fn runtime_config(check: &Checker<'_>, raw: &RawConfig) -> Result<RuntimeConfig, ConfigError> {
@@ -400,400 +305,4 @@ fn runtime_config(check: &Checker<'_>, raw: &RawConfig) -> Result<RuntimeConfig,
     }
     config.compile_cache_dir = r.compile_cache_dir.as_deref().map(|dir| check.path(dir));
     Ok(config)
-}
-
-fn validate_distribution(
-    check: &Checker<'_>,
-    key: &str,
-    raw: RawDistribution,
-    fuel_metering: bool,
-) -> Result<DistributionConfig, ConfigError> {
-    crate::names::check_id("distribution id", &raw.id)
-        .map_err(|problem| check.invalid(format!("{key}.id"), problem))?;
-    if raw.domains.is_empty() {
-        return Err(check.invalid(
-            format!("{key}.domains"),
-            "at least one domain (or \"*\") is required",
-        ));
-    }
-    let mut domains = Vec::new();
-    for (index, domain) in raw.domains.iter().enumerate() {
-        let pattern = DomainPattern::parse(domain).ok_or_else(|| {
-            check.invalid(
-                format!("{key}.domains[{index}]"),
-                format!("`{domain}`: expected a host name, `*.suffix` or `*`"),
-            )
-        })?;
-        domains.push(pattern);
-    }
-    let mut origins = BTreeMap::new();
-    for (name, origin) in raw.origins {
-        let origin = validate_origin(check, &format!("{key}.origins.{name}"), &name, origin)?;
-        origins.insert(name, origin);
-    }
-    if origins.is_empty() {
-        return Err(check.invalid(format!("{key}.origins"), "at least one origin is required"));
-    }
-    let mut behaviors = Vec::new();
-    for (index, behavior) in raw.behaviors.into_iter().enumerate() {
-        let behavior_key = format!("{key}.behaviors[{index}]");
-        behaviors.push(validate_behavior(
-            check,
-            &behavior_key,
-            behavior,
-            &origins,
-            fuel_metering,
-            false,
-        )?);
-    }
-    let default_key = format!("{key}.default_behavior");
-    let default = raw
-        .default_behavior
-        .ok_or_else(|| check.invalid(&default_key, "a default behavior is required"))?;
-    let default_behavior =
-        validate_behavior(check, &default_key, default, &origins, fuel_metering, true)?;
-    Ok(DistributionConfig {
-        id: raw.id,
-        domains,
-        origins,
-        behaviors,
-        default_behavior,
-    })
-}
-
-fn validate_origin(
-    check: &Checker<'_>,
-    key: &str,
-    name: &str,
-    raw: RawOrigin,
-) -> Result<OriginConfig, ConfigError> {
-    let url: Uri = raw
-        .url
-        .parse()
-        .map_err(|error| check.invalid(format!("{key}.url"), format!("`{}`: {error}", raw.url)))?;
-    let scheme_ok = matches!(url.scheme_str(), Some("http" | "https"));
-    let Some(authority) = url.authority().filter(|_| scheme_ok) else {
-        return Err(check.invalid(
-            format!("{key}.url"),
-            format!(
-                "`{}`: expected an http:// or https:// URL with a host",
-                raw.url
-            ),
-        ));
-    };
-    if url.query().is_some() {
-        return Err(check.invalid(format!("{key}.url"), "an origin URL may not have a query"));
-    }
-    let host_text = raw
-        .host_header
-        .clone()
-        .unwrap_or_else(|| authority.as_str().to_owned());
-    let host_header = HeaderValue::from_str(&host_text).map_err(|_| {
-        check.invalid(
-            format!("{key}.host_header"),
-            format!("`{host_text}` is not a valid header value"),
-        )
-    })?;
-    let connect_timeout = check.positive_ms(
-        &format!("{key}.connect_timeout_ms"),
-        raw.connect_timeout_ms,
-        DEFAULT_CONNECT_TIMEOUT,
-    )?;
-    let first_byte_timeout = check.positive_ms(
-        &format!("{key}.first_byte_timeout_ms"),
-        raw.first_byte_timeout_ms,
-        DEFAULT_FIRST_BYTE_TIMEOUT,
-    )?;
-    let total_timeout = check.positive_ms(
-        &format!("{key}.total_timeout_ms"),
-        raw.total_timeout_ms,
-        DEFAULT_TOTAL_TIMEOUT,
-    )?;
-    if total_timeout < first_byte_timeout {
-        return Err(check.invalid(
-            format!("{key}.total_timeout_ms"),
-            "must not be below first_byte_timeout_ms",
-        ));
-    }
-    if check.remote && raw.ca_file.is_some() {
-        return Err(check.invalid(
-            format!("{key}.ca_file"),
-            "a control-plane distribution cannot name files on the nodes; use a public CA",
-        ));
-    }
-    Ok(OriginConfig {
-        name: name.to_owned(),
-        url,
-        host_header,
-        connect_timeout,
-        first_byte_timeout,
-        total_timeout,
-        ca_file: raw.ca_file.as_deref().map(|path| check.path(path)),
-    })
-}
-
-fn validate_behavior(
-    check: &Checker<'_>,
-    key: &str,
-    raw: RawBehavior,
-    origins: &BTreeMap<String, OriginConfig>,
-    fuel_metering: bool,
-    is_default: bool,
-) -> Result<BehaviorConfig, ConfigError> {
-    let pattern = match (raw.path, is_default) {
-        (None, true) => PathPattern::new("*"),
-        (Some(_), true) => {
-            return Err(check.invalid(
-                format!("{key}.path"),
-                "the default behavior matches every path; remove `path`",
-            ));
-        }
-        (None, false) => {
-            return Err(check.invalid(
-                format!("{key}.path"),
-                "a path pattern is required, e.g. \"/api/*\"",
-            ));
-        }
-        (Some(path), false) if path == "*" || path.starts_with('/') => PathPattern::new(path),
-        (Some(path), false) => {
-            return Err(check.invalid(
-                format!("{key}.path"),
-                format!("`{path}`: a pattern starts with `/` (or is `*`)"),
-            ));
-        }
-    };
-    if !origins.contains_key(&raw.origin) {
-        let known: Vec<&str> = origins.keys().map(String::as_str).collect();
-        return Err(check.invalid(
-            format!("{key}.origin"),
-            format!(
-                "no origin named `{}` (known: {})",
-                raw.origin,
-                known.join(", ")
-            ),
-        ));
-    }
-    let cache = validate_cache_policy(check, &format!("{key}.cache"), raw.cache)?;
-    let mut functions: Vec<AssociationConfig> = Vec::new();
-    for (index, association) in raw.functions.into_iter().enumerate() {
-        let association_key = format!("{key}.functions[{index}]");
-        let association =
-            validate_association(check, &association_key, association, fuel_metering)?;
-        if functions.iter().any(|other| other.hook == association.hook) {
-            return Err(check.invalid(
-                format!("{association_key}.event"),
-                format!(
-                    "a second function for {}: one per event type",
-                    association.hook
-                ),
-            ));
-        }
-        functions.push(association);
-    }
-    let origin_request = validate_origin_request(
-        check,
-        &format!("{key}.origin_request"),
-        &cache,
-        raw.origin_request,
-    )?;
-    Ok(BehaviorConfig {
-        pattern,
-        origin: raw.origin,
-        cache,
-        functions,
-        origin_request,
-        allow_trace: raw.allow_trace.unwrap_or(false),
-    })
-}
-
-/// A behavior's origin request policy: written parts replace the default's, and the default
-/// depends on whether the behavior caches.
-fn validate_origin_request(
-    check: &Checker<'_>,
-    key: &str,
-    cache: &CachePolicyConfig,
-    raw: Option<RawOriginRequest>,
-) -> Result<OriginRequestPolicy, ConfigError> {
-    let mut policy = if cache.enabled {
-        OriginRequestPolicy::cache_key_only()
-    } else {
-        OriginRequestPolicy::forward_all()
-    };
-    let Some(raw) = raw else {
-        return Ok(policy);
-    };
-    let names = |field: &str, raw: RawQueryStrings| match raw {
-        RawQueryStrings::Keyword(word) if word == "all" => Ok(Forward::All),
-        RawQueryStrings::Keyword(word) if word == "none" => Ok(Forward::Only(Vec::new())),
-        RawQueryStrings::Keyword(word) => Err(check.invalid(
-            format!("{key}.{field}"),
-            format!("`{word}`: expected \"all\", \"none\" or a list of names"),
-        )),
-        RawQueryStrings::Names(names) => Ok(Forward::Only(names)),
-    };
-    if let Some(headers) = raw.headers {
-        policy.headers = match names("headers", headers)? {
-            Forward::All => Forward::All,
-            Forward::Only(names) => {
-                let mut headers = Vec::new();
-                for (index, name) in names.iter().enumerate() {
-                    let header = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-                        .map_err(|_| {
-                            check.invalid(
-                                format!("{key}.headers[{index}]"),
-                                format!("`{name}` is not a header name"),
-                            )
-                        })?;
-                    headers.push(header);
-                }
-                headers.extend(
-                    DEFAULT_FORWARDED_HEADERS
-                        .iter()
-                        .map(|name| HeaderName::from_static(name)),
-                );
-                Forward::Only(headers)
-            }
-        };
-    }
-    if let Some(cookies) = raw.cookies {
-        policy.cookies = names("cookies", cookies)?;
-    }
-    if let Some(query_strings) = raw.query_strings {
-        policy.query_strings = names("query_strings", query_strings)?;
-    }
-    Ok(policy)
-}
-
-fn validate_cache_policy(
-    check: &Checker<'_>,
-    key: &str,
-    raw: RawCachePolicy,
-) -> Result<CachePolicyConfig, ConfigError> {
-    let min_ttl = Duration::from_secs(raw.min_ttl_s.unwrap_or(0));
-    let max_ttl = raw.max_ttl_s.map_or(DEFAULT_MAX_TTL, Duration::from_secs);
-    let default_ttl = raw
-        .default_ttl_s
-        .map_or(DEFAULT_TTL.min(max_ttl), Duration::from_secs);
-    if min_ttl > max_ttl {
-        return Err(check.invalid(format!("{key}.min_ttl_s"), "must not exceed max_ttl_s"));
-    }
-    if default_ttl < min_ttl || default_ttl > max_ttl {
-        return Err(check.invalid(
-            format!("{key}.default_ttl_s"),
-            "must lie between min_ttl_s and max_ttl_s",
-        ));
-    }
-    let query_strings = match raw.query_strings {
-        None => QueryStrings::All,
-        Some(RawQueryStrings::Keyword(word)) if word == "all" => QueryStrings::All,
-        Some(RawQueryStrings::Keyword(word)) if word == "none" => QueryStrings::None,
-        Some(RawQueryStrings::Keyword(word)) => {
-            return Err(check.invalid(
-                format!("{key}.query_strings"),
-                format!("`{word}`: expected \"all\", \"none\" or a list of names"),
-            ));
-        }
-        Some(RawQueryStrings::Names(names)) => QueryStrings::Only(names),
-    };
-    let mut headers = Vec::new();
-    for (index, name) in raw.headers.iter().enumerate() {
-        let header =
-            HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
-                check.invalid(
-                    format!("{key}.headers[{index}]"),
-                    format!("`{name}` is not a header name"),
-                )
-            })?;
-        headers.push(header);
-    }
-    Ok(CachePolicyConfig {
-        enabled: raw.enabled.unwrap_or(true),
-        default_ttl,
-        min_ttl,
-        max_ttl,
-        query_strings,
-        headers,
-        cookies: raw.cookies,
-    })
-}
-
-fn validate_association(
-    check: &Checker<'_>,
-    key: &str,
-    raw: RawAssociation,
-    fuel_metering: bool,
-) -> Result<AssociationConfig, ConfigError> {
-    let hook: Hook = raw.event.parse().map_err(|_| {
-        check.invalid(
-            format!("{key}.event"),
-            format!(
-                "`{}`: expected viewer-request, origin-request, origin-response or viewer-response",
-                raw.event
-            ),
-        )
-    })?;
-    if raw.function.is_empty() {
-        return Err(check.invalid(
-            format!("{key}.function"),
-            "expected the path of a .wasm component",
-        ));
-    }
-    let published = raw
-        .function
-        .strip_prefix("control:")
-        .or(check.remote.then_some(raw.function.as_str()));
-    let function = match published {
-        Some(published) => {
-            let Some((name, selector)) = published
-                .split_once('@')
-                .filter(|(n, s)| !n.is_empty() && !s.is_empty())
-            else {
-                return Err(check.invalid(
-                    format!("{key}.function"),
-                    format!(
-                        "`{}`: expected [control:]NAME@ALIAS or [control:]NAME@VERSION",
-                        raw.function
-                    ),
-                ));
-            };
-            let selector = match selector.parse::<u32>() {
-                Ok(version) => Selector::Version(version),
-                Err(_) => Selector::Alias(selector.to_owned()),
-            };
-            FunctionRef::Published {
-                function: name.to_owned(),
-                selector,
-            }
-        }
-        None => FunctionRef::File(
-            check.path(raw.function.strip_prefix("file:").unwrap_or(&raw.function)),
-        ),
-    };
-    let on_error = match raw.on_error.as_deref() {
-        None | Some("fail") => FailurePolicy::Fail,
-        Some("bypass") => FailurePolicy::Bypass,
-        Some("stale") => FailurePolicy::Stale,
-        Some(other) => {
-            return Err(check.invalid(
-                format!("{key}.on_error"),
-                format!("`{other}`: expected \"fail\", \"bypass\" or \"stale\""),
-            ));
-        }
-    };
-    let spec = LimitsSpec {
-        timeout: raw.timeout_ms.map(Duration::from_millis),
-        memory_bytes: raw.memory_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
-        fuel: raw.fuel,
-        max_generated_response_bytes: None,
-    };
-    let limits = Limits::new(hook, spec, fuel_metering)
-        .map_err(|error| check.invalid(key, error.to_string()))?;
-    Ok(AssociationConfig {
-        hook,
-        function,
-        include_body: raw.include_body.unwrap_or(false),
-        on_error,
-        limits,
-        config: raw.config,
-    })
 }

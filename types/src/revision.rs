@@ -1,10 +1,14 @@
 //! What the control plane stores: functions with immutable, content-addressed versions, aliases
-//! pointing at versions, and the revision log in which every change is one numbered entry
-//! holding the whole resulting state (small, and it makes rollback a copy).
+//! pointing at versions, distributions, and the revision log in which every change is one
+//! numbered entry holding the whole resulting state (small, and it makes rollback a copy).
+//! Nodes read the same types ([`crate::wire`] decodes them tolerantly).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::distribution::DistributionSpec;
+use crate::{Hook, PublishedRef, Selector};
 
 /// A sha256 digest in lower-case hex: the address of a blob.
 pub type Digest = String;
@@ -19,7 +23,7 @@ pub struct Version {
     /// Bytes of the component.
     pub size: u64,
     /// The hooks the component exports.
-    pub hooks: Vec<String>,
+    pub hooks: Vec<Hook>,
     /// When it was published (ms since the Unix epoch).
     pub published_at_ms: u64,
     /// ed25519 signature (hex) of [`signed_message`] of the digest, when signing is on.
@@ -27,8 +31,8 @@ pub struct Version {
     pub signature: Option<String>,
 }
 
-/// What is signed for a version: a domain-separated statement of its digest. Nodes verify
-/// exactly this (wedge-cdn's sync module builds the same bytes).
+/// What is signed for a version: a domain-separated statement of its digest. The control
+/// plane signs exactly this and nodes verify exactly this.
 pub fn signed_message(digest: &str) -> Vec<u8> {
     format!("wedge-artifact-v1:{digest}").into_bytes()
 }
@@ -67,18 +71,78 @@ impl Function {
 pub struct State {
     /// Functions by name.
     pub functions: BTreeMap<String, Function>,
-    /// Distributions by id: the sites every node serves.
+    /// Distributions by id: the sites every node serves, validated before they are stored.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub distributions: BTreeMap<String, Distribution>,
+    pub distributions: BTreeMap<String, DistributionSpec>,
 }
 
-/// A distribution: the TOML of one `[[distributions]]` entry of the node config (domains,
-/// origins, behaviors, function associations by alias or version), validated with the node's
-/// own parser before it is stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Distribution {
-    /// The TOML text.
-    pub source: String,
+/// Why a published reference does not resolve in a state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// No function of that name.
+    #[error("no function `{0}` is published")]
+    NoFunction(String),
+    /// The function has no such alias.
+    #[error("function `{function}` has no alias `{alias}`")]
+    NoAlias {
+        /// The function.
+        function: String,
+        /// The alias.
+        alias: String,
+    },
+    /// The function has no such version.
+    #[error("function `{function}` has no version {version}")]
+    NoVersion {
+        /// The function.
+        function: String,
+        /// The version.
+        version: u32,
+    },
+}
+
+impl State {
+    /// The version `reference` means: alias → version number → version (with its digest).
+    pub fn resolve(&self, reference: &PublishedRef) -> Result<&Version, ResolveError> {
+        let function = &reference.function;
+        let entry = self
+            .functions
+            .get(function)
+            .ok_or_else(|| ResolveError::NoFunction(function.clone()))?;
+        let number = match &reference.selector {
+            Selector::Version(number) => *number,
+            Selector::Alias(alias) => {
+                *entry
+                    .aliases
+                    .get(alias)
+                    .ok_or_else(|| ResolveError::NoAlias {
+                        function: function.clone(),
+                        alias: alias.clone(),
+                    })?
+            }
+        };
+        entry
+            .version(number)
+            .ok_or_else(|| ResolveError::NoVersion {
+                function: function.clone(),
+                version: number,
+            })
+    }
+
+    /// The config values `reference` reads: those set on its alias (none for a pinned
+    /// version).
+    pub fn config(&self, reference: &PublishedRef) -> Option<&BTreeMap<String, String>> {
+        let Selector::Alias(alias) = &reference.selector else {
+            return None;
+        };
+        Some(
+            &self
+                .functions
+                .get(&reference.function)?
+                .config
+                .get(alias)?
+                .values,
+        )
+    }
 }
 
 /// What one revision changed.
@@ -102,6 +166,13 @@ pub enum Change {
         alias: String,
         /// The version it now points at.
         version: u32,
+    },
+    /// An alias was removed.
+    RemoveAlias {
+        /// The function.
+        function: String,
+        /// The alias.
+        alias: String,
     },
     /// An alias's configuration was replaced (keys only here; values are in the state).
     SetConfig {
@@ -129,7 +200,7 @@ pub enum Change {
         /// The behavior's path pattern (`default` for the default behavior).
         behavior: String,
         /// The hook.
-        event: String,
+        event: Hook,
         /// `NAME@ALIAS` or `NAME@VERSION`.
         function: String,
     },
@@ -140,18 +211,25 @@ pub enum Change {
         /// The behavior's path pattern (`default` for the default behavior).
         behavior: String,
         /// The hook.
-        event: String,
+        event: Hook,
     },
     /// The state of an earlier revision was restored.
     Rollback {
         /// The revision restored.
         to: u64,
     },
+    /// A kind of change this release does not know (written by a newer control plane).
+    #[serde(other)]
+    Other,
 }
 
 /// One entry of the revision log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
+    /// The wire format it is written in ([`crate::wire::FORMAT`] when written by this
+    /// release; absent, and so 1, before formats were numbered).
+    #[serde(default = "crate::wire::legacy_format")]
+    pub format: u32,
     /// Monotonically increasing from 1.
     pub number: u64,
     /// When it was written (ms since the Unix epoch).

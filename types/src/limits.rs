@@ -29,7 +29,7 @@ pub const VIEWER_MAX_GENERATED_RESPONSE_BYTES: usize = 40 * 1024;
 pub const ORIGIN_MAX_GENERATED_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// What an association asks for; `None` takes the hook's default. Turned into [`Limits`] by
-/// [`Runtime::limits`](crate::Runtime::limits), which rejects values past the maxima.
+/// [`Limits::new`] (or wedge-runtime's `Runtime::limits`), which rejects values past the maxima.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimitsSpec {
     /// Wall-clock time for one invocation, instantiation included.
@@ -42,8 +42,8 @@ pub struct LimitsSpec {
     pub max_generated_response_bytes: Option<usize>,
 }
 
-/// Validated limits for invocations of one hook. Built only by [`Limits::new`] or
-/// [`Runtime::limits`](crate::Runtime::limits), so a value of this type is always within bounds.
+/// Validated limits for invocations of one hook. Built only by [`Limits::new`] (which
+/// wedge-runtime's `Runtime::limits` calls), so a value of this type is always within bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     hook: Hook,

@@ -4,7 +4,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A point in a request's life where a function can run (Lambda@Edge's four triggers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Hook {
     /// Every viewer request, before the cache lookup. May change the request or respond.
     ViewerRequest,
@@ -56,7 +59,8 @@ impl Hook {
         }
     }
 
-    pub(crate) const fn index(self) -> usize {
+    /// The hook's position in [`Hook::ALL`] (0 to 3): an index for per-hook tables.
+    pub const fn index(self) -> usize {
         self as usize
     }
 }
