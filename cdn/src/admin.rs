@@ -301,7 +301,7 @@ fn status(node: &NodeInner) -> serde_json::Value {
     let guest_memory = node.runtime.guest_memory();
     json!({
         "node_id": node.node_id,
-        "revision": node.applied_revision.load(std::sync::atomic::Ordering::Relaxed),
+        "revision": *node.applied_revision.borrow(),
         "cache": {"entries": node.cache.entry_count(), "bytes": node.cache.size_bytes()},
         "guest_memory": {"in_use_bytes": guest_memory.0, "limit_bytes": guest_memory.1},
         "functions": functions,

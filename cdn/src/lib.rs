@@ -17,6 +17,7 @@
 pub mod access_log;
 mod admin;
 pub mod cache;
+pub mod clock;
 mod conditional;
 pub mod config;
 mod convert;
@@ -38,6 +39,7 @@ mod target;
 mod tls;
 pub mod trace;
 
+pub use clock::Clock;
 pub use error::{EdgeError, ErrorKind, ErrorSource};
 pub use node::{RunningNode, StartError};
 pub use sync::SyncError;

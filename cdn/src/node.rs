@@ -16,6 +16,7 @@ use wedge_runtime::Runtime;
 
 use crate::access_log::AccessLog;
 use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::config::{NodeConfig, ServerLimits};
 use crate::metrics::Metrics;
 use crate::state::{Fallback, State, StateError};
@@ -31,10 +32,13 @@ pub(crate) struct NodeInner {
     pub(crate) metrics: Metrics,
     pub(crate) access_log: AccessLog,
     pub(crate) runtime: Runtime,
-    /// The control-plane revision applied (0 without a control plane).
-    pub(crate) applied_revision: AtomicU64,
+    /// The control-plane revision applied (0 without a control plane); subscribers hear of
+    /// each new one.
+    pub(crate) applied_revision: watch::Sender<u64>,
     /// The viewer listeners' connections.
     pub(crate) admission: Arc<wedge_listener::Admission>,
+    /// "Now" for cache freshness.
+    pub(crate) clock: Clock,
     request_prefix: String,
     request_counter: AtomicU64,
 }
@@ -89,15 +93,139 @@ pub struct RunningNode {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// The runtime's config: a node following a control plane keeps compiled code across
+/// restarts (published versions come back with rollbacks and alias flips).
+fn runtime_config(config: &NodeConfig) -> wedge_runtime::RuntimeConfig {
+    let mut runtime_config = config.runtime.clone();
+    if let (Some(control), None) = (&config.control_plane, &runtime_config.compile_cache_dir) {
+        runtime_config.compile_cache_dir = Some(control.data_dir.join("compiled"));
+    }
+    runtime_config
+}
+
+impl NodeInner {
+    fn new(
+        config: &NodeConfig,
+        runtime: Runtime,
+        state: State,
+        applied: u64,
+        clock: Clock,
+    ) -> Result<Self, StartError> {
+        let access_log = AccessLog::open(&config.access_log).map_err(StartError::AccessLog)?;
+        let metrics = Metrics::new();
+        metrics
+            .instances_max
+            .set(i64::from(config.runtime.max_instances));
+        metrics
+            .applied_revision
+            .set(i64::try_from(applied).unwrap_or(i64::MAX));
+        Ok(Self {
+            via: HeaderValue::from_str(&format!("1.1 {} (wedge)", config.node_id))
+                .unwrap_or(HeaderValue::from_static("1.1 wedge")),
+            node_id: config.node_id.clone(),
+            limits: config.limits,
+            state: ArcSwap::from_pointee(state),
+            cache: Cache::new(config.cache),
+            metrics,
+            access_log,
+            runtime,
+            applied_revision: watch::Sender::new(applied),
+            admission: server::admission(&config.limits),
+            clock,
+            request_prefix: request_prefix(&config.node_id),
+            request_counter: AtomicU64::new(0),
+        })
+    }
+}
+
+/// Binds every viewer listener and starts its accept loop; returns the bound addresses.
+async fn bind_listeners(
+    config: &NodeConfig,
+    inner: &Arc<NodeInner>,
+    shutdown: &watch::Sender<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<Vec<SocketAddr>, StartError> {
+    let mut listeners = Vec::new();
+    for listener in &config.listeners {
+        let socket =
+            TcpListener::bind(listener.address)
+                .await
+                .map_err(|cause| StartError::Bind {
+                    address: listener.address,
+                    cause,
+                })?;
+        let acceptor = match &listener.tls {
+            Some(files) => Some(tls::acceptor(files).map_err(|problem| StartError::Tls {
+                address: listener.address,
+                problem,
+            })?),
+            None => None,
+        };
+        let address = socket.local_addr().map_err(|cause| StartError::Bind {
+            address: listener.address,
+            cause,
+        })?;
+        listeners.push(address);
+        tracing::info!(%address, tls = acceptor.is_some(), "listening");
+        tasks.push(tokio::spawn(server::accept_loop(
+            socket,
+            acceptor,
+            Arc::clone(inner),
+            Arc::from(listener.trusted_proxies.clone()),
+            Arc::clone(&inner.admission),
+            shutdown.subscribe(),
+        )));
+    }
+    Ok(listeners)
+}
+
+/// Binds the admin listener and starts serving it; returns its bound address.
+async fn bind_admin(
+    config: &NodeConfig,
+    admin_config: &crate::config::AdminConfig,
+    inner: &Arc<NodeInner>,
+    shutdown: &watch::Sender<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<SocketAddr, StartError> {
+    let address = admin_config.address;
+    let socket = TcpListener::bind(address)
+        .await
+        .map_err(|cause| StartError::Bind { address, cause })?;
+    let bound = socket
+        .local_addr()
+        .map_err(|cause| StartError::Bind { address, cause })?;
+    tracing::info!(address = %bound, "admin listening");
+    if !bound.ip().is_loopback() {
+        tracing::warn!(
+            address = %bound,
+            "the admin listener is not on loopback: anyone who can reach it can read /metrics and /status; keep it behind a firewall"
+        );
+    }
+    let tokens = admin_config
+        .token
+        .iter()
+        .chain(config.control_plane.as_ref().map(|c| &c.token))
+        .cloned()
+        .collect();
+    tasks.push(tokio::spawn(admin::serve(
+        socket,
+        admin::Guard::new(bound, tokens),
+        Arc::clone(inner),
+        shutdown.subscribe(),
+    )));
+    Ok(bound)
+}
+
 impl RunningNode {
     /// Loads the functions, binds every listener and starts serving.
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
-        let mut runtime_config = config.runtime.clone();
-        if let (Some(control), None) = (&config.control_plane, &runtime_config.compile_cache_dir) {
-            // Published versions come back (rollbacks, alias flips): keep their compiled code.
-            runtime_config.compile_cache_dir = Some(control.data_dir.join("compiled"));
-        }
-        let runtime = Runtime::new(runtime_config)?;
+        Self::start_with_clock(config, Clock::system()).await
+    }
+
+    /// [`RunningNode::start`] with the clock cache freshness is judged by (tests move a
+    /// [`Clock::manual`] forward instead of waiting for lifetimes to run out).
+    pub async fn start_with_clock(config: NodeConfig, clock: Clock) -> Result<Self, StartError> {
+        let runtime = Runtime::new(runtime_config(&config))?;
         let (follower, start) = match &config.control_plane {
             Some(control) => {
                 let follower = crate::sync::Follower::new(control.clone(), &config.node_id)?;
@@ -120,105 +248,29 @@ impl RunningNode {
         }
         let applied = published.map_or(0, |p| p.revision);
         let held = start.map(|s| s.held_numbers).unwrap_or_default();
-        let (state, problems) = (built.state, built.problems);
-        let access_log = AccessLog::open(&config.access_log).map_err(StartError::AccessLog)?;
-        let metrics = Metrics::new();
-        metrics
-            .instances_max
-            .set(i64::from(config.runtime.max_instances));
-        let inner = Arc::new(NodeInner {
-            via: HeaderValue::from_str(&format!("1.1 {} (wedge)", config.node_id))
-                .unwrap_or(HeaderValue::from_static("1.1 wedge")),
-            node_id: config.node_id.clone(),
-            limits: config.limits,
-            state: ArcSwap::from_pointee(state),
-            cache: Cache::new(config.cache),
-            metrics,
-            access_log,
+        let inner = Arc::new(NodeInner::new(
+            &config,
             runtime,
-            applied_revision: AtomicU64::new(applied),
-            admission: server::admission(&config.limits),
-            request_prefix: request_prefix(&config.node_id),
-            request_counter: AtomicU64::new(0),
-        });
+            built.state,
+            applied,
+            clock,
+        )?);
         let (shutdown, _) = watch::channel(false);
-        let mut listeners = Vec::new();
         let mut tasks = Vec::new();
-        for listener in &config.listeners {
-            let socket =
-                TcpListener::bind(listener.address)
-                    .await
-                    .map_err(|cause| StartError::Bind {
-                        address: listener.address,
-                        cause,
-                    })?;
-            let acceptor = match &listener.tls {
-                Some(files) => Some(tls::acceptor(files).map_err(|problem| StartError::Tls {
-                    address: listener.address,
-                    problem,
-                })?),
-                None => None,
-            };
-            let address = socket.local_addr().map_err(|cause| StartError::Bind {
-                address: listener.address,
-                cause,
-            })?;
-            listeners.push(address);
-            tracing::info!(%address, tls = acceptor.is_some(), "listening");
-            tasks.push(tokio::spawn(server::accept_loop(
-                socket,
-                acceptor,
-                Arc::clone(&inner),
-                Arc::from(listener.trusted_proxies.clone()),
-                Arc::clone(&inner.admission),
-                shutdown.subscribe(),
-            )));
-        }
-        inner
-            .metrics
-            .applied_revision
-            .set(i64::try_from(applied).unwrap_or(i64::MAX));
+        let listeners = bind_listeners(&config, &inner, &shutdown, &mut tasks).await?;
         if let Some(follower) = follower {
             tasks.push(tokio::spawn(crate::sync::follow(
                 follower,
                 Arc::clone(&inner),
                 config.clone(),
                 applied,
-                problems,
+                built.problems,
                 held,
                 shutdown.subscribe(),
             )));
         }
         let admin = match &config.admin {
-            Some(admin_config) => {
-                let address = admin_config.address;
-                let socket = TcpListener::bind(address)
-                    .await
-                    .map_err(|cause| StartError::Bind { address, cause })?;
-                let bound = socket
-                    .local_addr()
-                    .map_err(|cause| StartError::Bind { address, cause })?;
-                tracing::info!(address = %bound, "admin listening");
-                if !bound.ip().is_loopback() {
-                    tracing::warn!(
-                        address = %bound,
-                        "the admin listener is not on loopback: anyone who can reach it can read /metrics and /status; keep it behind a firewall"
-                    );
-                }
-                let tokens = admin_config
-                    .token
-                    .iter()
-                    .chain(config.control_plane.as_ref().map(|c| &c.token))
-                    .cloned()
-                    .collect();
-                tasks.push(tokio::spawn(admin::serve(
-                    socket,
-                    admin::Guard::new(bound, tokens),
-                    Arc::clone(&inner),
-                    shutdown.subscribe(),
-                )));
-                Some(bound)
-            }
+            Some(admin) => Some(bind_admin(&config, admin, &inner, &shutdown, &mut tasks).await?),
             None => None,
         };
         Ok(Self {
@@ -242,7 +294,12 @@ impl RunningNode {
 
     /// The control-plane revision the node serves (0 without a control plane).
     pub fn applied_revision(&self) -> u64 {
-        self.inner.applied_revision.load(Ordering::Relaxed)
+        *self.inner.applied_revision.borrow()
+    }
+
+    /// Follows the applied control-plane revision: the receiver sees each new one.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.inner.applied_revision.subscribe()
     }
 
     /// This node's id.

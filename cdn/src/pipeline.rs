@@ -168,7 +168,7 @@ impl Route {
         let cache = &self.node.cache;
         let mut stale = None;
         for attempt in 0..2 {
-            let now = SystemTime::now();
+            let now = self.node.clock.now();
             if let Some(entry) = cache.lookup(&key, request, now) {
                 match entry.freshness(now) {
                     Freshness::Fresh => {
@@ -227,13 +227,13 @@ impl Route {
                             request,
                             &response,
                             &self.behavior.cache,
-                            SystemTime::now(),
+                            self.node.clock.now(),
                         );
                     }
                     return Ok(response);
                 }
             };
-        let now = SystemTime::now();
+        let now = self.node.clock.now();
         let conditional = stale
             .as_ref()
             .filter(|entry| entry.has_validator())
@@ -243,7 +243,7 @@ impl Route {
         let fetched = self
             .fetch(&origin_name, &outgoing, conditional, trace)
             .await;
-        let now = SystemTime::now();
+        let now = self.node.clock.now();
         let usable_stale = stale.as_ref().filter(|entry| entry.serves_on_error(now));
         let response = match fetched {
             Err(error) => {
@@ -284,7 +284,7 @@ impl Route {
                 request,
                 &response,
                 &self.behavior.cache,
-                SystemTime::now(),
+                self.node.clock.now(),
             );
         }
         Ok(response)
@@ -479,7 +479,7 @@ impl Route {
         trace: &mut Trace,
     ) -> Result<EdgeResponse, EdgeError> {
         if failure.policy == FailurePolicy::Stale {
-            let now = SystemTime::now();
+            let now = self.node.clock.now();
             let entry = stale.or_else(|| {
                 let cacheable = request.is_cacheable_method() && self.behavior.cache.enabled;
                 cacheable

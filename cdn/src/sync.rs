@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -636,7 +635,7 @@ async fn apply(
         .await?;
     node.state.store(Arc::new(built.state));
     let number = received.number();
-    node.applied_revision.store(number, Ordering::Relaxed);
+    node.applied_revision.send_replace(number);
     node.metrics
         .applied_revision
         .set(i64::try_from(number).unwrap_or(i64::MAX));

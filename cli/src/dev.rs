@@ -17,6 +17,8 @@ use bytes::Bytes;
 use http::Method;
 use serde_json::json;
 
+use wedge_types::Hook;
+
 use crate::client::Client;
 use crate::demo_origin;
 use crate::project;
@@ -93,7 +95,8 @@ pub(crate) async fn run(options: DevOptions) -> anyhow::Result<()> {
                 client.call(Method::PUT, &path, body.to_string()).await?;
             }
         }
-        println!("published {name} version {version} ({})", hooks.join(", "));
+        let names: Vec<&str> = hooks.iter().map(|hook| hook.as_str()).collect();
+        println!("published {name} version {version} ({})", names.join(", "));
         exported.insert(name.clone(), hooks);
         let stamp = project.as_deref().and_then(sources_stamp);
         functions.push(DevFunction {
@@ -228,7 +231,7 @@ fn distribution_file(path: &Path) -> Option<PathBuf> {
 fn single_distribution(
     path: &Path,
     functions: &[DevFunction],
-    exported: &BTreeMap<String, Vec<String>>,
+    exported: &BTreeMap<String, Vec<Hook>>,
 ) -> anyhow::Result<String> {
     let [function] = functions else {
         bail!(
@@ -278,7 +281,7 @@ async fn publish(
     client: &Client,
     name: &str,
     component: &Path,
-) -> anyhow::Result<(u64, Vec<String>)> {
+) -> anyhow::Result<(u64, Vec<Hook>)> {
     let bytes =
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let (_, published) = client
@@ -290,12 +293,7 @@ async fn publish(
         .await?;
     let published: wedge_control::service::Published = crate::remote::typed(&published)?;
     let version = u64::from(published.version.number);
-    let hooks = published
-        .version
-        .hooks
-        .iter()
-        .map(|hook| hook.as_str().to_owned())
-        .collect();
+    let hooks = published.version.hooks;
     let body = json!({ "version": version }).to_string();
     client
         .call(

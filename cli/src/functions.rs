@@ -130,12 +130,7 @@ pub(crate) async fn publish(args: &PublishArgs, out: Output) -> anyhow::Result<(
     bar.finish_and_clear();
     let (status, published) = result?;
     let answer: wedge_control::service::Published = typed(&published)?;
-    let exported: Vec<String> = answer
-        .version
-        .hooks
-        .iter()
-        .map(|h| h.as_str().to_owned())
-        .collect();
+    let exported = &answer.version.hooks;
     out.print(&published, || {
         let verb = if status == 201 {
             "published"
@@ -146,9 +141,18 @@ pub(crate) async fn publish(args: &PublishArgs, out: Output) -> anyhow::Result<(
             "{verb} {name} version {} (sha256 {}) in revision {}",
             answer.version.number, answer.version.digest, answer.revision
         );
-        if !declared.is_empty() && declared != exported {
+        if !declared.is_empty() && declared != *exported {
+            let names = |hooks: &[wedge_types::Hook]| {
+                hooks
+                    .iter()
+                    .map(|h| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             line.push_str(&format!(
-                "\nwarning: wedge.toml declares hooks {declared:?}, the component exports {exported:?}"
+                "\nwarning: wedge.toml declares hooks [{}], the component exports [{}]",
+                names(&declared),
+                names(exported)
             ));
         }
         line

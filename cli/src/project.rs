@@ -47,7 +47,7 @@ pub(crate) struct FunctionSection {
     pub(crate) name: String,
     /// The hooks it is written for (informational; the component's exports decide).
     #[serde(default)]
-    pub(crate) hooks: Vec<String>,
+    pub(crate) hooks: Vec<wedge_types::Hook>,
 }
 
 impl Manifest {

@@ -9,7 +9,7 @@ use http::Uri;
 use wedge_runtime::{Allocation, RuntimeConfig};
 use wedge_types::check::Checker;
 
-use super::raw::RawConfig;
+use super::raw::{RawAdmin, RawCache, RawConfig, RawControlPlane, RawLimits, RawListener, RawNode};
 use super::*;
 
 fn address(check: &Checker<'_>, key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -20,14 +20,53 @@ fn address(check: &Checker<'_>, key: &str, value: &str) -> Result<SocketAddr, Co
 
 pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, ConfigError> {
     let check = Checker::local(file);
+    let (node_id, access_log) = node_section(&check, &raw.node)?;
+    let listeners = listeners(&check, &raw.listeners)?;
+    let limits = limits(&check, &raw.limits)?;
+    let admin = admin(&check, raw.admin.as_ref())?;
+    let cache = cache(&check, &raw.cache)?;
+    let runtime = runtime_config(&check, &raw)?;
+    if raw.distributions.is_empty() && raw.control_plane.is_none() {
+        return Err(check.invalid(
+            "distributions",
+            "at least one [[distributions]] entry is required (or a [control_plane] to take them from)",
+        ));
+    }
+    let distributions = distributions(&check, raw.distributions, runtime.fuel_metering)?;
+    let control_plane = raw
+        .control_plane
+        .map(|section| control_plane(&check, section))
+        .transpose()?;
+    let published =
+        associations(&distributions).find(|a| matches!(a.function, FunctionRef::Published(_)));
+    if let (Some(association), None) = (published, &control_plane) {
+        return Err(check.invalid(
+            "control_plane",
+            format!("{} needs a [control_plane] section", association.function),
+        ));
+    }
+    Ok(NodeConfig {
+        source: file.to_owned(),
+        node_id,
+        access_log,
+        listeners,
+        limits,
+        admin,
+        cache,
+        runtime,
+        distributions,
+        control_plane,
+    })
+}
 
-    let node_id = raw
-        .node
-        .id
-        .clone()
-        .unwrap_or_else(|| DEFAULT_NODE_ID.to_owned());
+/// `[node]`: the node's id and where its access log goes.
+fn node_section(
+    check: &Checker<'_>,
+    raw: &RawNode,
+) -> Result<(String, AccessLogTarget), ConfigError> {
+    let node_id = raw.id.clone().unwrap_or_else(|| DEFAULT_NODE_ID.to_owned());
     wedge_types::names::node_id(&node_id).map_err(|problem| check.invalid("node.id", problem))?;
-    let access_log = match raw.node.access_log.as_deref() {
+    let access_log = match raw.access_log.as_deref() {
         None | Some("stdout") => AccessLogTarget::Stdout,
         Some("off") => AccessLogTarget::Off,
         Some("") => {
@@ -39,13 +78,18 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         Some(path) => AccessLogTarget::File(check.path(path)),
     };
 
-    if raw.listeners.is_empty() {
+    Ok((node_id, access_log))
+}
+
+/// `[[listeners]]`.
+fn listeners(check: &Checker<'_>, raw: &[RawListener]) -> Result<Vec<ListenerConfig>, ConfigError> {
+    if raw.is_empty() {
         return Err(check.invalid("listeners", "at least one [[listeners]] entry is required"));
     }
     let mut listeners = Vec::new();
-    for (index, listener) in raw.listeners.iter().enumerate() {
+    for (index, listener) in raw.iter().enumerate() {
         let key = format!("listeners[{index}]");
-        let address = address(&check, &format!("{key}.address"), &listener.address)?;
+        let address = address(check, &format!("{key}.address"), &listener.address)?;
         let tls = match (&listener.tls_cert, &listener.tls_key) {
             (None, None) => None,
             (Some(cert), Some(key_file)) => Some(TlsFiles {
@@ -79,8 +123,12 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         });
     }
 
-    let l = &raw.limits;
-    let limits = ServerLimits {
+    Ok(listeners)
+}
+
+/// `[limits]`.
+fn limits(check: &Checker<'_>, l: &RawLimits) -> Result<ServerLimits, ConfigError> {
+    Ok(ServerLimits {
         max_connections: check.at_least(
             "limits.max_connections",
             l.max_connections,
@@ -137,9 +185,12 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
             l.shutdown_grace_ms,
             DEFAULT_SHUTDOWN_GRACE,
         )?,
-    };
+    })
+}
 
-    let admin = match &raw.admin {
+/// `[admin]`.
+fn admin(check: &Checker<'_>, raw: Option<&RawAdmin>) -> Result<Option<AdminConfig>, ConfigError> {
+    let admin = match raw {
         Some(admin) => {
             if admin.token.as_ref().is_some_and(|token| {
                 token.len() < MIN_ADMIN_TOKEN_LEN || token.contains(char::is_whitespace)
@@ -150,15 +201,19 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
                 ));
             }
             Some(AdminConfig {
-                address: address(&check, "admin.address", &admin.address)?,
+                address: address(check, "admin.address", &admin.address)?,
                 token: admin.token.clone(),
             })
         }
         None => None,
     };
 
-    let c = &raw.cache;
-    let cache = CacheConfig {
+    Ok(admin)
+}
+
+/// `[cache]`.
+fn cache(check: &Checker<'_>, c: &RawCache) -> Result<CacheConfig, ConfigError> {
+    Ok(CacheConfig {
         capacity_bytes: check.at_least(
             "cache.capacity_bytes",
             c.capacity_bytes,
@@ -175,19 +230,18 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         stale_retention: c
             .stale_retention_s
             .map_or(DEFAULT_STALE_RETENTION, Duration::from_secs),
-    };
+    })
+}
 
-    let runtime = runtime_config(&check, &raw)?;
-
-    if raw.distributions.is_empty() && raw.control_plane.is_none() {
-        return Err(check.invalid(
-            "distributions",
-            "at least one [[distributions]] entry is required (or a [control_plane] to take them from)",
-        ));
-    }
+/// `[[distributions]]`: each validated, ids unique, no domain claimed twice.
+fn distributions(
+    check: &Checker<'_>,
+    raw: Vec<DistributionSpec>,
+    fuel_metering: bool,
+) -> Result<Vec<DistributionConfig>, ConfigError> {
     let mut ids = HashSet::new();
     let mut distributions = Vec::new();
-    for (index, distribution) in raw.distributions.into_iter().enumerate() {
+    for (index, distribution) in raw.into_iter().enumerate() {
         let key = format!("distributions[{index}]");
         if !ids.insert(distribution.id.clone()) {
             return Err(check.invalid(
@@ -195,7 +249,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
                 format!("`{}` is used twice", distribution.id),
             ));
         }
-        distributions.push(distribution.validate(&check, &key, runtime.fuel_metering)?);
+        distributions.push(distribution.validate(check, &key, fuel_metering)?);
     }
     if let Some(conflict) = distributions_conflict(&distributions) {
         let index = distributions
@@ -208,70 +262,52 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<NodeConfig, Config
         ));
     }
 
-    let control_plane = match raw.control_plane {
-        None => None,
-        Some(control) => {
-            let url: Uri = control.url.parse().map_err(|_| {
-                check.invalid(
-                    "control_plane.url",
-                    format!("`{}` is not a URL", control.url),
-                )
-            })?;
-            if !matches!(url.scheme_str(), Some("http" | "https")) || url.authority().is_none() {
-                return Err(check.invalid(
-                    "control_plane.url",
-                    format!("`{}`: expected an http:// or https:// URL", control.url),
-                ));
-            }
-            if control.token.is_empty() {
-                return Err(check.invalid(
-                    "control_plane.token",
-                    "a token with the node role is required",
-                ));
-            }
-            let public_key = match &control.public_key {
-                None => None,
-                Some(text) => {
-                    let bytes: Option<[u8; 32]> = hex::decode(text.trim())
-                        .ok()
-                        .and_then(|b| b.try_into().ok());
-                    let key = bytes.and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
-                    Some(key.ok_or_else(|| {
-                        check.invalid(
-                            "control_plane.public_key",
-                            "expected an ed25519 public key: 64 hex characters",
-                        )
-                    })?)
-                }
-            };
-            Some(ControlPlaneConfig {
-                url,
-                token: control.token,
-                data_dir: check.path(&control.data_dir),
-                public_key,
-            })
-        }
-    };
-    let published =
-        associations(&distributions).find(|a| matches!(a.function, FunctionRef::Published(_)));
-    if let (Some(association), None) = (published, &control_plane) {
+    Ok(distributions)
+}
+
+/// `[control_plane]`.
+fn control_plane(
+    check: &Checker<'_>,
+    control: RawControlPlane,
+) -> Result<ControlPlaneConfig, ConfigError> {
+    let url: Uri = control.url.parse().map_err(|_| {
+        check.invalid(
+            "control_plane.url",
+            format!("`{}` is not a URL", control.url),
+        )
+    })?;
+    if !matches!(url.scheme_str(), Some("http" | "https")) || url.authority().is_none() {
         return Err(check.invalid(
-            "control_plane",
-            format!("{} needs a [control_plane] section", association.function),
+            "control_plane.url",
+            format!("`{}`: expected an http:// or https:// URL", control.url),
         ));
     }
-
-    Ok(NodeConfig {
-        source: file.to_owned(),
-        node_id,
-        access_log,
-        listeners,
-        limits,
-        admin,
-        cache,
-        runtime,
-        distributions,
-        control_plane,
+    if control.token.is_empty() {
+        return Err(check.invalid(
+            "control_plane.token",
+            "a token with the node role is required",
+        ));
+    }
+    let public_key = match &control.public_key {
+        None => None,
+        Some(text) => {
+            let bytes: Option<[u8; 32]> = hex::decode(text.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok());
+            let key = bytes.and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
+            Some(key.ok_or_else(|| {
+                check.invalid(
+                    "control_plane.public_key",
+                    "expected an ed25519 public key: 64 hex characters",
+                )
+            })?)
+        }
+    };
+    Ok(ControlPlaneConfig {
+        url,
+        token: control.token,
+        data_dir: check.path(&control.data_dir),
+        public_key,
     })
 }
 
