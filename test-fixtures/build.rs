@@ -27,6 +27,16 @@ fn main() -> Result<()> {
     }
 
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    if env::var_os("CARGO_FEATURE_GUESTS").is_none() {
+        // Built on its own (a plain `cargo build --workspace`): no guests, no fixtures.
+        fs::write(
+            out_dir.join("fixtures.rs"),
+            "/// Calls `$mac!(fixture_name)` for every fixture: none, the crate was built without \
+             its `guests` feature.\n#[macro_export]\nmacro_rules! foreach_fixture {\n    ($mac:ident) => {};\n}\n\
+             /// The examples: none without the `guests` feature.\npub mod examples {}\n",
+        )?;
+        return Ok(());
+    }
     let target_dir = shared_target_dir(&out_dir);
     ensure_target_installed()?;
     build_guests(&guests, &target_dir)?;

@@ -2,7 +2,7 @@
 //! shows what its viewer-request hook does to a browser request, then invokes it many times in
 //! fresh instances and prints p50/p90/p99 per phase and the throughput.
 //!
-//! `cargo run --release -p wedge-benches --bin wedge-cold-start [-- INVOCATIONS]`
+//! `cargo run --release -p wedge-benches --features fixtures --bin wedge-cold-start [-- INVOCATIONS]`
 
 #![allow(clippy::print_stdout, reason = "a report printed for a person")]
 

@@ -1,4 +1,4 @@
-//! `cargo run --release -p wedge-benches --bin wedge-deploy-latency`: how long from a deploy
+//! `cargo run --release -p wedge-benches --features fixtures --bin wedge-deploy-latency`: how long from a deploy
 //! until two nodes both serve it.
 //!
 //! Starts a control plane and two nodes following it on loopback; the site is a control-plane

@@ -1,4 +1,4 @@
-//! `cargo run --release -p wedge-benches --bin wedge-memory -- [guests|cache] [ARG]`: the
+//! `cargo run --release -p wedge-benches --features fixtures --bin wedge-memory -- [guests|cache] [ARG]`: the
 //! node's memory under two attacks, as resident set size before, at peak and after.
 //!
 //! - `guests [BUDGET_MIB]`: 50 concurrent requests to a viewer-request function that allocates
