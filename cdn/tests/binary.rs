@@ -8,15 +8,14 @@
     reason = "tests"
 )]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
 use wedge_test_fixtures as fixtures;
+use wedge_testkit::*;
+use wedge_types::Hook;
 
 fn spawn_node(config: &std::path::Path) -> (Child, mpsc::Receiver<serde_json::Value>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wedge-node"))
@@ -65,10 +64,8 @@ async fn wedge_node_serves_reloads_on_sighup_and_stops_on_sigterm() {
     let path = dir.path().join("node.toml");
     std::fs::write(
         &path,
-        config(
-            origin.addr,
-            &with_function("viewer-request", fixtures::HELLO, ""),
-        ),
+        NodeBuilder::serving(Site::new(origin.addr).function(Hook::ViewerRequest, fixtures::HELLO))
+            .toml(),
     )
     .unwrap();
     let (mut child, logs) = spawn_node(&path);
@@ -80,7 +77,15 @@ async fn wedge_node_serves_reloads_on_sighup_and_stops_on_sigterm() {
         .unwrap();
     wait_for(&logs, "wedge-node started");
 
-    let reply = send(addr, http::Method::GET, "/one", &[], bytes::Bytes::new()).await;
+    let reply = send(
+        addr,
+        HOST,
+        http::Method::GET,
+        "/one",
+        &[],
+        bytes::Bytes::new(),
+    )
+    .await;
     assert_eq!(reply.text(), "through the binary");
     assert_eq!(origin.last().header("x-hello"), Some("world"));
 
@@ -97,15 +102,23 @@ async fn wedge_node_serves_reloads_on_sighup_and_stops_on_sigterm() {
 
     std::fs::write(
         &path,
-        config(
-            origin.addr,
-            &with_function("viewer-request", fixtures::ALL_HOOKS, ""),
-        ),
+        NodeBuilder::serving(
+            Site::new(origin.addr).function(Hook::ViewerRequest, fixtures::ALL_HOOKS),
+        )
+        .toml(),
     )
     .unwrap();
     signal(&child, rustix::process::Signal::HUP);
     wait_for(&logs, "reloaded");
-    send(addr, http::Method::GET, "/two", &[], bytes::Bytes::new()).await;
+    send(
+        addr,
+        HOST,
+        http::Method::GET,
+        "/two",
+        &[],
+        bytes::Bytes::new(),
+    )
+    .await;
     assert_eq!(
         origin.last().header("x-viewer-request"),
         Some("all_hooks@local")
@@ -123,10 +136,9 @@ async fn wedge_node_serves_reloads_on_sighup_and_stops_on_sigterm() {
 fn a_broken_config_is_refused_with_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.toml");
-    let broken = config(
-        "127.0.0.1:1".parse().unwrap(),
-        "[distributions.default_behavior]\norigin = \"nowhere\"\n",
-    );
+    let site =
+        Site::new("127.0.0.1:1".parse().unwrap()).tune_default(|b| b.origin = "nowhere".into());
+    let broken = NodeBuilder::serving(site).toml();
     std::fs::write(&path, broken).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_wedge-node"))
         .arg("--config")

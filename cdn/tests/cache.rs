@@ -8,20 +8,20 @@
     reason = "tests"
 )]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::Method;
+use wedge_testkit::*;
 
-const DEFAULT: &str = "[distributions.default_behavior]\norigin = \"main\"\n";
-
+/// A node in front of `origin` whose clock the test moves (lifetimes pass at once).
 async fn node_for(origin: &Origin) -> TestNode {
-    start_node(&config(origin.addr, DEFAULT)).await
+    NodeBuilder::serving(Site::new(origin.addr))
+        .manual_clock()
+        .start()
+        .await
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn a_stale_entry_is_revalidated_and_a_304_refreshes_it() {
     .await;
     let node = node_for(&origin).await;
     assert_eq!(node.get("/doc").await.x_cache(), "Miss from wedge");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    node.advance(Duration::from_millis(1100));
     let refreshed = node
         .get_with("/doc", &[("if-none-match", "\"viewer-own\"")])
         .await;
@@ -148,19 +148,18 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_in_the_background() {
     let node = node_for(&origin).await;
     assert_eq!(node.get("/swr").await.text(), "v1");
     version.store(2, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    node.advance(Duration::from_millis(1100));
     let stale = node.get("/swr").await;
     assert_eq!(stale.text(), "v1", "served stale at once");
     assert_eq!(stale.x_cache(), "Hit from wedge");
-    for _ in 0..100 {
-        if origin.hits() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(origin.hits(), 2, "revalidated in the background");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(node.get("/swr").await.text(), "v2");
+    eventually("the revalidation in the background", || async {
+        (origin.hits() >= 2).then_some(())
+    })
+    .await;
+    eventually("the revalidated copy to be served", || async {
+        (node.get("/swr").await.text() == "v2").then_some(())
+    })
+    .await;
     let lines = node.log_lines(2).await;
     assert_eq!(lines[1]["cache"], "stale-hit");
 }
@@ -180,7 +179,7 @@ async fn stale_if_error_serves_stale_when_the_origin_is_down() {
     node.get("/sie").await;
     node.get("/plain").await;
     origin.stop().await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    node.advance(Duration::from_millis(1100));
     let stale = node.get("/sie").await;
     assert_eq!(stale.status, 200);
     assert_eq!(stale.text(), "kept");
@@ -241,7 +240,7 @@ async fn head_is_served_from_a_stored_get() {
     let origin =
         Origin::start(|_| Reply::ok("twelve bytes").header("cache-control", "max-age=60")).await;
     let node = node_for(&origin).await;
-    let head = send(node.addr, Method::HEAD, "/h", &[], Bytes::new()).await;
+    let head = node.send(Method::HEAD, "/h", &[], Bytes::new()).await;
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     assert_eq!(head.header("content-length"), Some("12"));
@@ -255,7 +254,7 @@ async fn head_is_served_from_a_stored_get() {
         (get.x_cache(), get.text().as_str()),
         ("Hit from wedge", "twelve bytes")
     );
-    let head = send(node.addr, Method::HEAD, "/h", &[], Bytes::new()).await;
+    let head = node.send(Method::HEAD, "/h", &[], Bytes::new()).await;
     assert_eq!(head.x_cache(), "Hit from wedge");
     assert_eq!(origin.hits(), 1);
 }
@@ -277,7 +276,7 @@ async fn a_truncated_origin_body_is_an_error_and_never_stored() {
                 .await;
         }
     });
-    let node = start_node(&config(addr, DEFAULT)).await;
+    let node = NodeBuilder::serving(Site::new(addr)).start().await;
     let first = node.get("/t").await;
     assert_eq!(first.status, 502);
     assert_eq!(first.header("x-wedge-error"), Some("origin-protocol"));
@@ -297,7 +296,7 @@ async fn origin_failures_map_to_502_and_504() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let node = start_node(&config(addr, DEFAULT)).await;
+    let node = NodeBuilder::serving(Site::new(addr)).start().await;
     let reply = node.get("/refused").await;
     assert_eq!(reply.status, 502);
     assert_eq!(reply.header("x-wedge-error"), Some("origin-unreachable"));
@@ -311,14 +310,9 @@ async fn unsafe_methods_pass_to_the_origin_and_invalidate() {
     let node = node_for(&origin).await;
     node.get("/item").await;
     assert_eq!(node.get("/item").await.x_cache(), "Hit from wedge");
-    let post = send(
-        node.addr,
-        Method::POST,
-        "/item",
-        &[],
-        Bytes::from_static(b"new"),
-    )
-    .await;
+    let post = node
+        .send(Method::POST, "/item", &[], Bytes::from_static(b"new"))
+        .await;
     assert_eq!(post.x_cache(), "Miss from wedge");
     assert_eq!(origin.last().body, Bytes::from_static(b"new"));
     assert_eq!(
@@ -374,9 +368,9 @@ async fn purge_by_path_prefix_and_surrogate_key_reports_what_went() {
 #[tokio::test]
 async fn head_passed_to_the_origin_keeps_its_length_and_connect_is_refused() {
     let origin = Origin::start(|_| Reply::ok("0123456789")).await;
-    let rest = "[distributions.default_behavior]\norigin = \"main\"\ncache = { enabled = false }\n";
-    let node = start_node(&config(origin.addr, rest)).await;
-    let head = send(node.addr, Method::HEAD, "/h", &[], Bytes::new()).await;
+    let site = Site::new(origin.addr).tune_default(|b| b.cache.enabled = Some(false));
+    let node = NodeBuilder::serving(site).start().await;
+    let head = node.send(Method::HEAD, "/h", &[], Bytes::new()).await;
     assert_eq!(
         origin.last().method,
         Method::HEAD,

@@ -9,16 +9,14 @@
     reason = "tests"
 )]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use common::*;
-use http::{Request, header};
-use http_body_util::{BodyExt, Full};
+use http::Method;
+use http_body_util::Full;
 use hyper_util::rt::TokioIo;
+use wedge_testkit::*;
 
 const CAPACITY: u64 = 16 * 1024 * 1024;
 /// What the allocator, hyper's buffers and the test itself may add beyond the cache.
@@ -73,33 +71,27 @@ async fn unique_misses(addr: std::net::SocketAddr, from: usize, count: usize) {
     for _ in 0..CLIENTS {
         let next = Arc::clone(&next);
         clients.spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
+            let mut connection = Connection::open(addr).await;
+            let headers = [
+                (
+                    "user-agent",
+                    "a-browser-with-a-long-user-agent/1.0 (X11; Linux x86_64)",
+                ),
+                (
+                    "cookie",
+                    "session=0123456789abcdef; theme=dark; consent=yes",
+                ),
+            ];
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= from + count {
                     return;
                 }
-                let request = Request::builder()
-                    .uri(format!("/object/{n}"))
-                    .header(header::HOST, "site.test")
-                    .header(
-                        header::USER_AGENT,
-                        "a-browser-with-a-long-user-agent/1.0 (X11; Linux x86_64)",
-                    )
-                    .header(
-                        header::COOKIE,
-                        "session=0123456789abcdef; theme=dark; consent=yes",
-                    )
-                    .body(Full::new(Bytes::new()))
-                    .unwrap();
-                let response = sender.send_request(request).await.unwrap();
-                assert_eq!(response.status(), 200);
-                response.into_body().collect().await.unwrap();
+                let path = format!("/object/{n}");
+                let answer = connection
+                    .send(HOST, Method::GET, &path, &headers, Bytes::new())
+                    .await;
+                assert_eq!(answer.status, 200);
             }
         });
     }
@@ -111,17 +103,11 @@ async fn unique_misses(addr: std::net::SocketAddr, from: usize, count: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unique_misses_keep_memory_within_the_cache_capacity() {
     let origin = quiet_origin().await;
-    let toml = config(
-        origin,
-        "[distributions.default_behavior]\norigin = \"main\"\n",
-    )
-    .replacen(
-        "[admin]",
-        &format!("[cache]\ncapacity_bytes = {CAPACITY}\n\n[admin]"),
-        1,
-    )
-    .replace("access_log = \"access.log\"", "access_log = \"off\"");
-    let node = start_node(&toml).await;
+    let node = NodeBuilder::serving(Site::new(origin))
+        .set("cache", "capacity_bytes", CAPACITY as i64)
+        .set("node", "access_log", "off")
+        .start()
+        .await;
     // Warm up connections, pools and the allocator's arenas, with the cache far from full.
     unique_misses(node.addr, 0, WARM_UP).await;
     let before = rss_bytes();

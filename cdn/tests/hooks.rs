@@ -8,12 +8,10 @@
     reason = "tests"
 )]
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::Method;
 use wedge_test_fixtures as fixtures;
+use wedge_testkit::*;
 
 fn cached(body: &str) -> Reply {
     Reply::ok(body).header("cache-control", "max-age=60")
@@ -22,21 +20,15 @@ fn cached(body: &str) -> Reply {
 #[tokio::test]
 async fn all_four_hooks_run_on_a_miss_and_only_viewer_hooks_on_a_hit() {
     let origin = Origin::start(|_| cached("from origin")).await;
-    let extra = "config = { greeting = \"hi\" }";
-    let mut rest = String::from("[distributions.default_behavior]\norigin = \"main\"\n");
-    for event in [
-        "viewer-request",
-        "origin-request",
-        "origin-response",
-        "viewer-response",
-    ] {
-        rest.push_str(&format!(
-            "[[distributions.default_behavior.functions]]\nevent = \"{event}\"\nfunction = \"{}\"\n{}\n",
-            fixtures::ALL_HOOKS,
-            if event == "viewer-request" { extra } else { "" }
-        ));
+    let mut site = Site::new(origin.addr);
+    for hook in Hook::ALL {
+        site = site.function_with(hook, fixtures::ALL_HOOKS, |a| {
+            if hook == Hook::ViewerRequest {
+                a.config.insert("greeting".into(), "hi".into());
+            }
+        });
     }
-    let node = start_node(&config(origin.addr, &rest)).await;
+    let node = NodeBuilder::serving(site).start().await;
 
     let miss = node.get("/page").await;
     assert_eq!(miss.status, 200);
@@ -99,10 +91,10 @@ async fn all_four_hooks_run_on_a_miss_and_only_viewer_hooks_on_a_hit() {
 #[tokio::test]
 async fn a_response_generated_at_viewer_request_is_not_cached() {
     let origin = Origin::start(|_| cached("origin")).await;
-    let node = start_node(&config(
-        origin.addr,
-        &with_function("viewer-request", fixtures::RESPOND, ""),
-    ))
+    let node = NodeBuilder::serving(
+        Site::new(origin.addr).function(Hook::ViewerRequest, fixtures::RESPOND),
+    )
+    .start()
     .await;
     for _ in 0..2 {
         let reply = node.get("/hello").await;
@@ -120,10 +112,10 @@ async fn a_response_generated_at_viewer_request_is_not_cached() {
 #[tokio::test]
 async fn a_response_generated_at_origin_request_is_cached() {
     let origin = Origin::start(|_| cached("origin")).await;
-    let node = start_node(&config(
-        origin.addr,
-        &with_function("origin-request", fixtures::ORIGIN_ROUTER, ""),
-    ))
+    let node = NodeBuilder::serving(
+        Site::new(origin.addr).function(Hook::OriginRequest, fixtures::ORIGIN_ROUTER),
+    )
+    .start()
     .await;
     let first = node.get("/generated/a").await;
     assert_eq!(first.text(), "generated for /generated/a");
@@ -138,12 +130,10 @@ async fn a_response_generated_at_origin_request_is_cached() {
 async fn origin_request_may_pick_another_origin_by_name() {
     let main = Origin::start(|_| Reply::ok("main")).await;
     let alt = Origin::start(|_| Reply::ok("alt")).await;
-    let rest = format!(
-        "[distributions.origins.alt]\nurl = \"http://{}\"\n{}",
-        alt.addr,
-        with_function("origin-request", fixtures::ORIGIN_ROUTER, "")
-    );
-    let node = start_node(&config(main.addr, &rest)).await;
+    let site = Site::new(main.addr)
+        .origin("alt", alt.addr)
+        .function(Hook::OriginRequest, fixtures::ORIGIN_ROUTER);
+    let node = NodeBuilder::serving(site).start().await;
     let picked = node.get_with("/x", &[("x-pick-origin", "alt")]).await;
     assert_eq!(picked.text(), "alt");
     assert_eq!(alt.last().header("x-origin-router"), Some("1"));
@@ -161,12 +151,10 @@ async fn origin_request_may_pick_another_origin_by_name() {
 #[tokio::test]
 async fn breaking_a_header_rule_is_a_502() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
-    let rest = format!(
-        "{}\n[[distributions.default_behavior.functions]]\nevent = \"viewer-response\"\nfunction = \"{}\"\n",
-        with_function("viewer-request", fixtures::RULE_BREAKER, ""),
-        fixtures::RULE_BREAKER
-    );
-    let node = start_node(&config(origin.addr, &rest)).await;
+    let site = Site::new(origin.addr)
+        .function(Hook::ViewerRequest, fixtures::RULE_BREAKER)
+        .function(Hook::ViewerResponse, fixtures::RULE_BREAKER);
+    let node = NodeBuilder::serving(site).start().await;
     for path in ["/change-host", "/add-via", "/change-encoding"] {
         let reply = node.get(path).await;
         assert_eq!(reply.status, 502, "{path}");
@@ -189,10 +177,10 @@ async fn breaking_a_header_rule_is_a_502() {
 #[tokio::test]
 async fn invalid_function_output_is_a_502() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
-    let node = start_node(&config(
-        origin.addr,
-        &with_function("viewer-request", fixtures::INVALID_OUTPUT, ""),
-    ))
+    let node = NodeBuilder::serving(
+        Site::new(origin.addr).function(Hook::ViewerRequest, fixtures::INVALID_OUTPUT),
+    )
+    .start()
     .await;
     for path in ["/status", "/header-value", "/oversized"] {
         let reply = node.get(path).await;
@@ -205,41 +193,29 @@ async fn invalid_function_output_is_a_502() {
 #[tokio::test]
 async fn the_body_reaches_a_function_only_when_the_association_includes_it() {
     let origin = Origin::start(|_| Reply::ok("stored")).await;
-    let with_body = start_node(&config(
-        origin.addr,
-        &with_function(
-            "viewer-request",
-            fixtures::BODY_UPPER,
-            "include_body = true",
-        ),
+    let with_body = NodeBuilder::serving(Site::new(origin.addr).function_with(
+        Hook::ViewerRequest,
+        fixtures::BODY_UPPER,
+        |a| a.include_body = Some(true),
     ))
+    .start()
     .await;
-    let reply = send(
-        with_body.addr,
-        Method::POST,
-        "/upload",
-        &[],
-        Bytes::from_static(b"abc"),
-    )
-    .await;
+    let reply = with_body
+        .send(Method::POST, "/upload", &[], Bytes::from_static(b"abc"))
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(origin.last().body, Bytes::from_static(b"ABC"));
     assert_eq!(origin.last().header("x-body-seen"), Some("yes"));
     assert_eq!(origin.last().header("content-length"), Some("3"));
 
-    let without = start_node(&config(
-        origin.addr,
-        &with_function("viewer-request", fixtures::BODY_UPPER, ""),
-    ))
-    .await;
-    send(
-        without.addr,
-        Method::POST,
-        "/upload",
-        &[],
-        Bytes::from_static(b"abc"),
+    let without = NodeBuilder::serving(
+        Site::new(origin.addr).function(Hook::ViewerRequest, fixtures::BODY_UPPER),
     )
+    .start()
     .await;
+    without
+        .send(Method::POST, "/upload", &[], Bytes::from_static(b"abc"))
+        .await;
     assert_eq!(origin.last().body, Bytes::from_static(b"abc"));
     assert_eq!(origin.last().header("x-body-seen"), Some("no"));
 }
@@ -247,10 +223,12 @@ async fn the_body_reaches_a_function_only_when_the_association_includes_it() {
 #[tokio::test]
 async fn a_function_timeout_is_a_503() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
-    let node = start_node(&config(
-        origin.addr,
-        &with_function("viewer-request", fixtures::SPIN_FOREVER, "timeout_ms = 20"),
+    let node = NodeBuilder::serving(Site::new(origin.addr).function_with(
+        Hook::ViewerRequest,
+        fixtures::SPIN_FOREVER,
+        |a| a.timeout_ms = Some(20),
     ))
+    .start()
     .await;
     let reply = node.get("/").await;
     assert_eq!(reply.status, 503);
@@ -285,10 +263,10 @@ async fn guest_logs_carry_the_request_id() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let origin = Origin::start(|_| Reply::ok("x")).await;
-    let node = start_node(&config(
-        origin.addr,
-        &with_function("viewer-request", fixtures::ALL_HOOKS, ""),
-    ))
+    let node = NodeBuilder::serving(
+        Site::new(origin.addr).function(Hook::ViewerRequest, fixtures::ALL_HOOKS),
+    )
+    .start()
     .await;
     let reply = node.get("/logged").await;
     let request_id = reply.header("x-wedge-request-id").unwrap().to_owned();
@@ -312,23 +290,17 @@ async fn guest_logs_carry_the_request_id() {
 #[tokio::test]
 async fn a_reload_swaps_functions_in_whole_and_a_bad_one_changes_nothing() {
     let origin = Origin::start(|_| Reply::ok("x")).await;
-    let node = start_node(&config(
-        origin.addr,
-        &with_function("viewer-request", fixtures::HELLO, ""),
-    ))
-    .await;
+    let node =
+        NodeBuilder::serving(Site::new(origin.addr).function(Hook::ViewerRequest, fixtures::HELLO))
+            .start()
+            .await;
     node.get("/1").await;
     assert_eq!(origin.last().header("x-hello"), Some("world"));
 
-    let reload = |toml: String| {
-        let path = node.dir.path().join("node.toml");
-        std::fs::write(&path, toml).unwrap();
-        wedge_cdn::config::NodeConfig::load(&path).unwrap()
-    };
+    let reload = |builder: NodeBuilder| builder.load_in(node.dir.path()).unwrap();
     let running = node.node.as_ref().unwrap();
-    let broken = reload(config(
-        origin.addr,
-        &with_function("viewer-request", "/nonexistent.wasm", ""),
+    let broken = reload(NodeBuilder::serving(
+        Site::new(origin.addr).function(Hook::ViewerRequest, "/nonexistent.wasm"),
     ));
     assert!(running.reload(&broken).await.is_err());
     node.get("/2").await;
@@ -338,9 +310,8 @@ async fn a_reload_swaps_functions_in_whole_and_a_bad_one_changes_nothing() {
         "still the old function"
     );
 
-    let swapped = reload(config(
-        origin.addr,
-        &with_function("viewer-request", fixtures::ALL_HOOKS, ""),
+    let swapped = reload(NodeBuilder::serving(
+        Site::new(origin.addr).function(Hook::ViewerRequest, fixtures::ALL_HOOKS),
     ));
     running.reload(&swapped).await.unwrap();
     node.get("/3").await;

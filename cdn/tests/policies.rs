@@ -7,34 +7,28 @@
     reason = "tests"
 )]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use wedge_test_fixtures as fixtures;
+use wedge_testkit::*;
+use wedge_types::Hook;
 
-/// fail_on_header on all four hooks, every association with `policy`.
-fn all_hooks_with(policy: &str) -> String {
-    let mut rest = String::from("[distributions.default_behavior]\norigin = \"main\"\n");
-    for event in [
-        "viewer-request",
-        "origin-request",
-        "origin-response",
-        "viewer-response",
-    ] {
-        rest.push_str(&format!(
-            "[[distributions.default_behavior.functions]]\nevent = \"{event}\"\nfunction = \"{}\"\non_error = \"{policy}\"\n",
-            fixtures::FAIL_ON_HEADER
-        ));
+/// A node with fail_on_header on all four hooks, every association with `policy`; its clock
+/// moved by the test.
+async fn all_hooks_with(origin: &Origin, policy: &str) -> TestNode {
+    let mut site = Site::new(origin.addr);
+    for hook in Hook::ALL {
+        site = site.function_with(hook, fixtures::FAIL_ON_HEADER, |a| {
+            a.on_error = Some(policy.to_owned());
+        });
     }
-    rest
+    NodeBuilder::serving(site).manual_clock().start().await
 }
 
 #[tokio::test]
 async fn fail_answers_503_for_a_failing_function_on_every_hook() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
-    let node = start_node(&config(origin.addr, &all_hooks_with("fail"))).await;
+    let node = all_hooks_with(&origin, "fail").await;
     for hook in [
         "viewer-request",
         "origin-request",
@@ -58,7 +52,7 @@ async fn fail_answers_503_for_a_failing_function_on_every_hook() {
 #[tokio::test]
 async fn bypass_goes_on_as_if_the_function_were_not_attached() {
     let origin = Origin::start(|_| Reply::ok("origin")).await;
-    let node = start_node(&config(origin.addr, &all_hooks_with("bypass"))).await;
+    let node = all_hooks_with(&origin, "bypass").await;
     let reply = node
         .get_with("/a", &[("x-fail", "viewer-request,origin-response")])
         .await;
@@ -86,7 +80,7 @@ async fn bypass_goes_on_as_if_the_function_were_not_attached() {
 #[tokio::test]
 async fn stale_serves_the_stored_copy_or_fails_without_one() {
     let origin = Origin::start(|_| Reply::ok("stored").header("cache-control", "max-age=1")).await;
-    let node = start_node(&config(origin.addr, &all_hooks_with("stale"))).await;
+    let node = all_hooks_with(&origin, "stale").await;
 
     // Nothing stored yet: the stale policy has nothing to serve.
     let nothing = node
@@ -106,7 +100,7 @@ async fn stale_serves_the_stored_copy_or_fails_without_one() {
 
     // Once the copy is stale, a miss goes to the origin; origin-response fails and the stale
     // copy is served in place of the new response.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    node.advance(Duration::from_millis(1100));
     let hits = origin.hits();
     let replaced = node
         .get_with("/page", &[("x-fail", "origin-response")])

@@ -9,33 +9,31 @@
     reason = "tests"
 )]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use wedge_cdn::config::{ConfigError, NodeConfig};
+use wedge_testkit::*;
 
-const DEFAULT: &str = "[distributions.default_behavior]\norigin = \"main\"\n";
-
-fn limits(rest: &str) -> String {
-    format!(
-        "[limits]\nmax_headers = 20\nmax_header_bytes = 8192\nmax_uri_bytes = 256\nmax_body_bytes = 1000\nheader_read_timeout_ms = 300\n{rest}"
-    )
+fn node_for(origin: std::net::SocketAddr) -> NodeBuilder {
+    NodeBuilder::serving(Site::new(origin))
 }
 
 async fn limited_node(origin: &Origin) -> TestNode {
-    // [limits] must come before the distribution tables: put it in the base config's [node] area.
-    let toml =
-        config(origin.addr, DEFAULT).replacen("[admin]", &format!("{}\n[admin]", limits("")), 1);
-    start_node(&toml).await
+    node_for(origin.addr)
+        .set("limits", "max_headers", 20)
+        .set("limits", "max_header_bytes", 8192)
+        .set("limits", "max_uri_bytes", 256)
+        .set("limits", "max_body_bytes", 1000)
+        .set("limits", "header_read_timeout_ms", 300)
+        .start()
+        .await
 }
 
 #[tokio::test]
@@ -80,10 +78,7 @@ async fn each_limit_plus_one_gets_its_4xx() {
     assert_eq!(node.get(&long[..256]).await.status, 200);
 
     let body = Bytes::from(vec![b'b'; 1001]);
-    assert_eq!(
-        send(node.addr, Method::POST, "/", &[], body).await.status,
-        413
-    );
+    assert_eq!(node.send(Method::POST, "/", &[], body).await.status, 413);
     let chunked = format!(
         "POST / HTTP/1.1\r\nhost: site.test\r\ntransfer-encoding: chunked\r\n\r\n3e9\r\n{}\r\n0\r\n\r\n",
         "c".repeat(1001)
@@ -94,10 +89,7 @@ async fn each_limit_plus_one_gets_its_4xx() {
         "chunked body over the limit"
     );
     let exact = Bytes::from(vec![b'b'; 1000]);
-    assert_eq!(
-        send(node.addr, Method::POST, "/", &[], exact).await.status,
-        200
-    );
+    assert_eq!(node.send(Method::POST, "/", &[], exact).await.status, 200);
 }
 
 #[tokio::test]
@@ -156,20 +148,12 @@ async fn a_slow_client_is_cut_off_by_the_header_read_timeout() {
 #[tokio::test]
 async fn an_unknown_host_is_misdirected() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let toml = config(origin.addr, DEFAULT).replace(
-        "domains = [\"*\"]",
-        "domains = [\"www.example.com\", \"*.example.org\"]",
-    );
-    let node = start_node(&toml).await;
+    let site = Site::new(origin.addr).domains(&["www.example.com", "*.example.org"]);
+    let node = NodeBuilder::serving(site).start().await;
     assert_eq!(node.get("/").await.status, 421, "site.test is not served");
-    let reply = send(
-        node.addr,
-        Method::GET,
-        "/",
-        &[("host", "a.example.org")],
-        Bytes::new(),
-    )
-    .await;
+    let reply = node
+        .send(Method::GET, "/", &[("host", "a.example.org")], Bytes::new())
+        .await;
     // `send` sets host site.test first; the appended one makes two Host fields: refused.
     assert_eq!(reply.status, 400);
 }
@@ -196,12 +180,10 @@ async fn tls_with_http2_end_to_end() {
         Origin::start(|_| Reply::ok("over tls").header("cache-control", "max-age=60")).await;
     let certs = tempfile::tempdir().unwrap();
     let (cert, key, der) = self_signed(certs.path());
-    let toml = config(origin.addr, DEFAULT).replacen(
-        "[admin]",
-        &format!("[[listeners]]\naddress = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n[admin]", cert.display(), key.display()),
-        1,
-    );
-    let node = start_node(&toml).await;
+    let node = node_for(origin.addr)
+        .tls_listener(&cert, &key)
+        .start()
+        .await;
     let tls_addr = node.node.as_ref().unwrap().listeners()[1];
 
     let mut roots = rustls::RootCertStore::empty();
@@ -247,11 +229,16 @@ async fn tls_with_http2_end_to_end() {
 #[tokio::test]
 async fn shutdown_drains_requests_in_flight() {
     let origin = Origin::start(|_| Reply::ok("finished").delay(Duration::from_millis(500))).await;
-    let mut node = start_node(&config(origin.addr, DEFAULT)).await;
+    let mut node = node_for(origin.addr).start().await;
     let addr = node.addr;
     let in_flight =
-        tokio::spawn(async move { send(addr, Method::GET, "/slow", &[], Bytes::new()).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::spawn(
+            async move { send(addr, HOST, Method::GET, "/slow", &[], Bytes::new()).await },
+        );
+    eventually("the request to reach the origin", || async {
+        (origin.hits() == 1).then_some(())
+    })
+    .await;
     node.stop().await;
     let reply = in_flight.await.unwrap();
     assert_eq!((reply.status, reply.text().as_str()), (200, "finished"));
@@ -264,10 +251,10 @@ async fn shutdown_drains_requests_in_flight() {
 #[tokio::test]
 async fn admin_reports_health_metrics_and_status() {
     let origin = Origin::start(|_| Reply::ok("x").header("cache-control", "max-age=60")).await;
-    let node = start_node(&config(
-        origin.addr,
-        &with_function("viewer-request", wedge_test_fixtures::HELLO, ""),
-    ))
+    let node = NodeBuilder::serving(
+        Site::new(origin.addr).function(Hook::ViewerRequest, wedge_test_fixtures::HELLO),
+    )
+    .start()
     .await;
     node.get("/a").await;
     node.get("/a").await;
@@ -309,7 +296,9 @@ fn parse_error(toml: &str) -> String {
 
 #[test]
 fn config_errors_name_the_file_the_key_and_the_problem() {
-    let base = config("127.0.0.1:1".parse().unwrap(), DEFAULT);
+    // Broken files on purpose: the text of a valid config, then one thing wrong in it.
+    let unused: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let base = node_for(unused).toml();
     let typo = parse_error(&base.replace("max_instances", "max_instanses"));
     assert!(
         typo.starts_with("/etc/wedge/node.toml") && typo.contains("max_instanses"),
@@ -324,29 +313,37 @@ fn config_errors_name_the_file_the_key_and_the_problem() {
     );
     let url = parse_error(&base.replace("url = \"http://", "url = \"ftp://"));
     assert!(url.contains("distributions[0].origins.main.url"), "{url}");
-    let event = parse_error(&config(
-        "127.0.0.1:1".parse().unwrap(),
-        &with_function("viewer-requets", "/x.wasm", ""),
-    ));
+    let hooked = node_for(unused)
+        .distribution(Site::with_id("hooked", unused).function(Hook::ViewerRequest, "/x.wasm"))
+        .toml();
+    let event = parse_error(&hooked.replace("\"viewer-request\"", "\"viewer-requets\""));
     // An unknown hook is a syntax error with its line, the value and the four hooks.
     assert!(
-        event.contains("line 31")
+        event.contains("line ")
             && event.contains("viewer-requets")
             && event.contains("viewer-request"),
         "{event}"
     );
-    let timeout = parse_error(&config(
-        "127.0.0.1:1".parse().unwrap(),
-        &with_function("viewer-request", "/x.wasm", "timeout_ms = 60000"),
-    ));
+    let timeout = parse_error(
+        &NodeBuilder::serving(Site::new(unused).function_with(
+            Hook::ViewerRequest,
+            "/x.wasm",
+            |a| a.timeout_ms = Some(60000),
+        ))
+        .toml(),
+    );
     assert!(
         timeout.contains("functions[0]") && timeout.contains("maximum"),
         "{timeout}"
     );
-    let policy = parse_error(&config(
-        "127.0.0.1:1".parse().unwrap(),
-        &with_function("viewer-request", "/x.wasm", "on_error = \"retry\""),
-    ));
+    let policy = parse_error(
+        &NodeBuilder::serving(Site::new(unused).function_with(
+            Hook::ViewerRequest,
+            "/x.wasm",
+            |a| a.on_error = Some("retry".into()),
+        ))
+        .toml(),
+    );
     assert!(
         policy.contains("on_error") && policy.contains("bypass"),
         "{policy}"
@@ -382,12 +379,10 @@ fn the_sample_config_in_deploy_is_valid() {
 #[tokio::test]
 async fn the_whole_request_has_a_deadline() {
     let origin = Origin::start(|_| Reply::ok("late").delay(Duration::from_millis(1500))).await;
-    let toml = config(origin.addr, DEFAULT).replacen(
-        "[admin]",
-        "[limits]\nrequest_timeout_ms = 300\n\n[admin]",
-        1,
-    );
-    let node = start_node(&toml).await;
+    let node = node_for(origin.addr)
+        .set("limits", "request_timeout_ms", 300)
+        .start()
+        .await;
     let reply = node.get("/slow").await;
     assert_eq!(reply.status, 504);
     assert_eq!(reply.header("x-wedge-error"), Some("request-timeout"));
@@ -435,24 +430,23 @@ async fn an_https_origin_is_verified_against_its_configured_ca() {
             });
         }
     });
-    let origin_table = |ca: &str| {
-        format!(
-            "[distributions.origins.secure]\nurl = \"https://localhost:{port}\"\n{ca}\n[distributions.default_behavior]\norigin = \"secure\"\n"
-        )
+    let secure = |ca_file: Option<String>| {
+        let mut site =
+            Site::new("127.0.0.1:1".parse().unwrap()).tune_default(|b| b.origin = "secure".into());
+        let mut origin = site.0.origins["main"].clone();
+        origin.url = format!("https://localhost:{port}");
+        origin.ca_file = ca_file;
+        site.0.origins.insert("secure".into(), origin);
+        NodeBuilder::serving(site)
     };
-    let unused: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let trusted = start_node(&config(
-        unused,
-        &origin_table(&format!("ca_file = \"{}\"", cert.display())),
-    ))
-    .await;
+    let trusted = secure(Some(cert.display().to_string())).start().await;
     let reply = trusted.get("/").await;
     assert_eq!(
         (reply.status, reply.text().as_str()),
         (200, "secret origin")
     );
 
-    let untrusted = start_node(&config(unused, &origin_table(""))).await;
+    let untrusted = secure(None).start().await;
     let reply = untrusted.get("/").await;
     assert_eq!(
         reply.status, 502,
@@ -473,25 +467,29 @@ async fn connections_past_the_limit_wait_while_every_slot_is_busy() {
         }
     })
     .await;
-    let toml = config(origin.addr, DEFAULT).replacen(
-        "[admin]",
-        "[limits]\nmax_connections = 2\n\n[admin]",
-        1,
-    );
-    let node = start_node(&toml).await;
+    let node = node_for(origin.addr)
+        .set("limits", "max_connections", 2)
+        .start()
+        .await;
     let addr = node.addr;
     let busy: Vec<_> = (0..2)
         .map(|n| {
             // Two paths, so that the cache does not coalesce them into one origin request.
             let path = format!("/slow/{n}");
-            tokio::spawn(async move { send(addr, Method::GET, &path, &[], Bytes::new()).await })
+            tokio::spawn(
+                async move { send(addr, HOST, Method::GET, &path, &[], Bytes::new()).await },
+            )
         })
         .collect();
     // Both requests are at the origin: both slots are busy.
-    while origin.hits() < 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let third = tokio::spawn(async move { send(addr, Method::GET, "/c", &[], Bytes::new()).await });
+    eventually("both requests to reach the origin", || async {
+        (origin.hits() >= 2).then_some(())
+    })
+    .await;
+    let third =
+        tokio::spawn(async move { send(addr, HOST, Method::GET, "/c", &[], Bytes::new()).await });
+    // What must not happen cannot be waited for: give the third request time to be served
+    // wrongly, then check it was not.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !third.is_finished(),

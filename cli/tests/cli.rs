@@ -11,27 +11,16 @@
 use std::process::Command;
 
 use serde_json::Value;
-use wedge_control::ControlPlane;
-use wedge_control::config::ControlConfig;
 use wedge_test_fixtures as fixtures;
+use wedge_testkit::control::ControlOptions;
+use wedge_testkit::{ADMIN, READ, TestControl};
 
-const ADMIN: &str = "admin-token-0123456789";
-const READ: &str = "read-token-0123456789";
-
-async fn control(dir: &std::path::Path) -> ControlPlane {
-    let path = dir.join("control.toml");
-    std::fs::write(
-        &path,
-        format!("listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\ntokens = [\n {{ name = \"a\", token = \"{ADMIN}\", role = \"admin\" }},\n {{ name = \"r\", token = \"{READ}\", role = \"read\" }},\n]\n"),
-    )
-    .unwrap();
-    ControlPlane::start(ControlConfig::load(&path).unwrap())
-        .await
-        .unwrap()
+async fn control(dir: &std::path::Path) -> TestControl {
+    TestControl::start_in(dir, ControlOptions::default()).await
 }
 
 /// Runs `wedge ARGS` off the async runtime; returns (success, stdout, stderr).
-async fn wedge(control: &ControlPlane, token: &str, args: &[&str]) -> (bool, String, String) {
+async fn wedge(control: &TestControl, token: &str, args: &[&str]) -> (bool, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wedge"));
     // The control plane's URL and token belong to the commands that talk to it.
     command.args(args).args([
@@ -334,37 +323,20 @@ async fn dev_runs_a_control_plane_a_node_and_an_origin_with_the_function_deploye
     })
     .await
     .unwrap();
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
     let get = |path: &str| {
-        let url = format!("{url}{path}");
+        let path = path.to_owned();
         async move {
-            let addr = url
-                .trim_start_matches("http://")
-                .split('/')
-                .next()
-                .unwrap()
-                .to_owned();
-            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
-            let request = http::Request::get(url.as_str())
-                .header("host", "dev")
-                .body(http_body_util::Full::new(bytes::Bytes::new()))
-                .unwrap();
-            let response = sender.send_request(request).await.unwrap();
-            use http_body_util::BodyExt;
-            String::from_utf8(
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .unwrap()
-                    .to_bytes()
-                    .to_vec(),
+            wedge_testkit::send(
+                addr,
+                "dev",
+                http::Method::GET,
+                &path,
+                &[],
+                bytes::Bytes::new(),
             )
-            .unwrap()
+            .await
+            .text()
         }
     };
     assert_eq!(get("/hello").await, "hello from the edge");

@@ -10,91 +10,52 @@
     reason = "tests"
 )]
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use wedge_cdn::RunningNode;
-use wedge_cdn::config::NodeConfig;
-use wedge_control::ControlPlane;
-use wedge_control::config::ControlConfig;
 use wedge_test_fixtures as fixtures;
+use wedge_testkit::{
+    ADMIN, NODE, NodeBuilder, Origin, Reply, TestControl, TestNode, eventually, send,
+};
 
-const ADMIN: &str = "admin-token-0123456789";
-const NODE: &str = "node-token-0123456789";
-
-async fn start_control(dir: &Path) -> ControlPlane {
-    let path = dir.join("control.toml");
-    std::fs::write(
-        &path,
-        format!("listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\ntokens = [\n {{ name = \"a\", token = \"{ADMIN}\", role = \"admin\" }},\n {{ name = \"n\", token = \"{NODE}\", role = \"node\" }},\n]\n"),
-    )
-    .unwrap();
-    ControlPlane::start(ControlConfig::load(&path).unwrap())
+/// A node named `id` with no distribution of its own (everything comes from the control
+/// plane), its state in `dir/id` so that a restart finds it.
+async fn start_node(dir: &Path, id: &str, control: &TestControl) -> TestNode {
+    NodeBuilder::new()
+        .id(id)
+        .following(control, &dir.join(id))
+        .start()
         .await
-        .unwrap()
-}
-
-/// A node named `id` with no distribution of its own: everything comes from the control plane.
-async fn start_node(dir: &Path, id: &str, control: SocketAddr) -> RunningNode {
-    let text = format!(
-        "[node]\nid = \"{id}\"\naccess_log = \"{id}-access.log\"\n[[listeners]]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n[control_plane]\nurl = \"http://{control}\"\ntoken = \"{NODE}\"\ndata_dir = \"{}\"\n",
-        dir.join(id).display()
-    );
-    let path = dir.join(format!("{id}.toml"));
-    std::fs::write(&path, &text).unwrap();
-    RunningNode::start(NodeConfig::load(&path).unwrap())
-        .await
-        .unwrap()
 }
 
 /// An origin answering with a JSON echo of the request headers.
-async fn echo_origin() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service =
-                    service_fn(|request: http::Request<hyper::body::Incoming>| async move {
-                        let headers: serde_json::Map<String, Value> = request
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or(""))))
-                            .collect();
-                        let body = Value::Object(headers).to_string();
-                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(body))))
-                    });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
+async fn echo_origin() -> Origin {
+    Origin::start(|request| {
+        let headers: serde_json::Map<String, Value> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or(""))))
+            .collect();
+        Reply::ok(&Value::Object(headers).to_string())
+    })
+    .await
 }
 
-/// GETs `path` from a node; returns the body.
+/// GETs `path` from a node for the site; returns the body.
 async fn get(node: SocketAddr, path: &str) -> String {
-    let stream = tokio::net::TcpStream::connect(node).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let request = http::Request::get(path)
-        .header("host", "www.example")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8_lossy(&body).into_owned()
+    send(
+        node,
+        "www.example",
+        http::Method::GET,
+        path,
+        &[],
+        Bytes::new(),
+    )
+    .await
+    .text()
 }
 
 /// Runs `wedge ARGS` against the control plane; panics with its stderr if it fails.
@@ -117,22 +78,13 @@ async fn wedge(control: SocketAddr, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Waits until `check` holds for the body of `/hello` on every node (bounded: a node that
-/// never gets there fails the test).
+/// Waits until `check` holds for the body of `/hello` on every node.
 async fn until_all(nodes: &[SocketAddr], what: &str, check: impl Fn(&str) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
     for node in nodes {
-        loop {
-            let body = get(*node, "/hello").await;
-            if check(&body) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {node} never served {what}; last answer: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(&format!("node {node} to serve {what}"), || async {
+            check(&get(*node, "/hello").await).then_some(())
+        })
+        .await;
     }
 }
 
@@ -147,12 +99,13 @@ fn generated(body: &str) -> bool {
 #[tokio::test]
 async fn publish_deploy_move_roll_back_and_survive_the_control_plane_on_two_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start_control(dir.path()).await;
+    let mut control = TestControl::start().await;
     let cp = control.address();
-    let origin = echo_origin().await;
-    let first = start_node(dir.path(), "edge-1", cp).await;
-    let second = start_node(dir.path(), "edge-2", cp).await;
-    let nodes = [first.listeners()[0], second.listeners()[0]];
+    let echo = echo_origin().await;
+    let origin = echo.addr;
+    let mut first = start_node(dir.path(), "edge-1", &control).await;
+    let mut second = start_node(dir.path(), "edge-2", &control).await;
+    let nodes = [first.addr, second.addr];
 
     // Version 1 adds a request header; the site is applied from a file, then the function is
     // attached to its default behavior.
@@ -196,26 +149,23 @@ async fn publish_deploy_move_roll_back_and_survive_the_control_plane_on_two_node
     // The control plane lists both nodes at its latest revision.
     let listed: Value = serde_json::from_str(&wedge(cp, &["--json", "ls"]).await).unwrap();
     let latest = listed["revision"].as_u64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let listed: Value = serde_json::from_str(&wedge(cp, &["--json", "ls"]).await).unwrap();
-        let at_latest = ["edge-1", "edge-2"]
-            .iter()
-            .all(|id| listed["nodes"][id]["revision"].as_u64() == Some(latest));
-        if at_latest {
-            assert_eq!(listed["distributions"]["www"]["id"], "www", "{listed}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nodes not listed at {latest}: {listed}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(first.applied_revision(), latest);
+    eventually(
+        &format!("both nodes to be listed at revision {latest}"),
+        || async {
+            let listed: Value = serde_json::from_str(&wedge(cp, &["--json", "ls"]).await).unwrap();
+            let at_latest = ["edge-1", "edge-2"]
+                .iter()
+                .all(|id| listed["nodes"][id]["revision"].as_u64() == Some(latest));
+            at_latest.then_some(listed)
+        },
+    )
+    .await;
+    let listed: Value = serde_json::from_str(&wedge(cp, &["--json", "ls"]).await).unwrap();
+    assert_eq!(listed["distributions"]["www"]["id"], "www", "{listed}");
+    assert_eq!(first.running().applied_revision(), latest);
 
     // A node's log tap: the last access lines, filtered by function and status.
-    let admin = format!("http://{}", first.admin().unwrap());
+    let admin = format!("http://{}", first.admin);
     let logs = wedge(
         cp,
         &[
@@ -269,15 +219,15 @@ async fn publish_deploy_move_roll_back_and_survive_the_control_plane_on_two_node
     until_all(&nodes, "version 1 again", added_header).await;
 
     // The control plane goes away: both nodes keep serving what they had.
-    control.shutdown().await;
+    control.stop().await;
     for node in nodes {
         assert!(added_header(&get(node, "/hello").await));
     }
     // A node restarted while it is away serves from its disk at once.
-    first.shutdown().await;
-    let restarted = start_node(dir.path(), "edge-1", cp).await;
-    assert_eq!(restarted.applied_revision(), latest + 2);
-    assert!(added_header(&get(restarted.listeners()[0], "/hello").await));
-    restarted.shutdown().await;
-    second.shutdown().await;
+    first.stop().await;
+    let mut restarted = start_node(dir.path(), "edge-1", &control).await;
+    assert_eq!(restarted.running().applied_revision(), latest + 2);
+    assert!(added_header(&get(restarted.addr, "/hello").await));
+    restarted.stop().await;
+    second.stop().await;
 }

@@ -13,13 +13,10 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::HeaderMap;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use wedge_testkit::{Answer, send};
 
 /// `wedge dev`, killed when the test ends however it ends.
 struct Dev {
@@ -75,46 +72,29 @@ fn start_dev() -> Dev {
     }
 }
 
-/// A response from the node.
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
+/// What the demo origins received, from their JSON echo in a response.
+trait Echoed {
+    fn echo(&self) -> Value;
 }
 
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// What the demo origin received (its JSON echo).
+impl Echoed for Answer {
     fn echo(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not an echo: {}", self.body))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not an echo: {}", self.text()))
     }
 }
 
+/// GETs `path` from the node for the demo's site.
 async fn get(node: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answer {
-    let stream = tokio::net::TcpStream::connect(node).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let mut request = http::Request::get(path).header("host", "shop.example");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = sender
-        .send_request(request.body(Full::new(Bytes::new())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
+    send(
+        node,
+        "shop.example",
+        http::Method::GET,
+        path,
         headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+        Bytes::new(),
+    )
+    .await
 }
 
 async fn security_headers(node: SocketAddr) {
@@ -189,7 +169,7 @@ async fn edge_response(dev: &Dev) {
     let whoami = get(dev.node, "/edge/whoami", &[]).await;
     assert_eq!(whoami.status, 200);
     assert_eq!(whoami.header("content-type"), Some("application/json"));
-    let json: Value = serde_json::from_str(&whoami.body).unwrap();
+    let json = whoami.json();
     assert_eq!(json["path"], "/edge/whoami");
     assert_eq!(json["function"], "edge-response@1");
     assert_eq!(
@@ -205,17 +185,13 @@ async fn edge_response(dev: &Dev) {
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let page = wedge_testkit::eventually("the maintenance page", || async {
         let page = get(dev.node, "/edge/status", &[]).await;
-        if page.status == 503 {
-            assert_eq!(page.header("retry-after"), Some("300"));
-            assert!(page.body.contains("maintenance"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "maintenance never switched on");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        (page.status == 503).then_some(page)
+    })
+    .await;
+    assert_eq!(page.header("retry-after"), Some("300"));
+    assert!(page.text().contains("maintenance"));
 }
 
 async fn token_auth(node: SocketAddr) {

@@ -15,35 +15,43 @@
     reason = "tests"
 )]
 
-mod common;
-
 use std::time::Duration;
 
 use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wedge_test_fixtures as fixtures;
 
-use common::*;
 use sha2::Digest as _;
+use wedge_testkit::control::ControlOptions;
+use wedge_testkit::{ADMIN, NODE, TestControl};
+
+/// A control plane on `dir` accepting components up to `max_bytes`.
+async fn start(dir: &std::path::Path, max_bytes: usize) -> TestControl {
+    let options = ControlOptions {
+        max_component_bytes: Some(max_bytes),
+        ..ControlOptions::default()
+    };
+    TestControl::start_in(dir, options).await
+}
 
 #[tokio::test]
 async fn parallel_publishes_of_the_same_bytes_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 50 * 1024 * 1024).await;
-    let addr = control.address();
+    let control = std::sync::Arc::new(start(dir.path(), 50 * 1024 * 1024).await);
     let hello = bytes::Bytes::from(fixtures::bytes(fixtures::HELLO));
     let mut uploads = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let hello = hello.clone();
+        let control = std::sync::Arc::clone(&control);
         uploads.spawn(async move {
-            call(
-                addr,
-                Method::POST,
-                "/v1/functions/hello/versions",
-                Some(ADMIN),
-                hello,
-            )
-            .await
+            control
+                .call(
+                    Method::POST,
+                    "/v1/functions/hello/versions",
+                    Some(ADMIN),
+                    hello,
+                )
+                .await
         });
     }
     let mut versions = Vec::new();
@@ -58,16 +66,15 @@ async fn parallel_publishes_of_the_same_bytes_all_succeed() {
         versions.push(reply.json()["version"]["number"].clone());
     }
     assert!(versions.iter().all(|v| *v == 1), "{versions:?}");
-    let blob = call(
-        addr,
-        Method::GET,
-        &format!("/v1/blobs/{}", hex::encode(sha2::Sha256::digest(&hello))),
-        Some(NODE),
-        bytes::Bytes::new(),
-    )
-    .await;
+    let blob = control
+        .call(
+            Method::GET,
+            &format!("/v1/blobs/{}", hex::encode(sha2::Sha256::digest(&hello))),
+            Some(NODE),
+            bytes::Bytes::new(),
+        )
+        .await;
     assert_eq!(blob.body, hello);
-    control.shutdown().await;
 }
 
 /// Sends a head declaring `length` body bytes and no body; returns the status line.
@@ -93,14 +100,27 @@ async fn declare(addr: std::net::SocketAddr, method: &str, path: &str, length: u
 async fn oversized_uploads_are_refused_on_their_declared_length() {
     let dir = tempfile::tempdir().unwrap();
     let control = start(dir.path(), 1024 * 1024).await;
-    let addr = control.address();
-    let status = declare(addr, "POST", "/v1/functions/big/versions", 60 * 1024 * 1024).await;
+    let status = declare(
+        control.address(),
+        "POST",
+        "/v1/functions/big/versions",
+        60 * 1024 * 1024,
+    )
+    .await;
     assert!(status.contains("413"), "{status}");
-    let status = declare(addr, "PUT", "/v1/distributions/www", 5 * 1024 * 1024).await;
+    let status = declare(
+        control.address(),
+        "PUT",
+        "/v1/distributions/www",
+        5 * 1024 * 1024,
+    )
+    .await;
     assert!(status.contains("413"), "{status}");
     // Streamed without a declared length, a 5 MB distribution is still a 413.
     let big = "# padding\n".repeat(500_000);
-    let reply = call(addr, Method::PUT, "/v1/distributions/www", Some(ADMIN), big).await;
+    let reply = control
+        .call(Method::PUT, "/v1/distributions/www", Some(ADMIN), big)
+        .await;
     assert_eq!(reply.status, 413, "{:?}", reply.json());
     control.shutdown().await;
 }
@@ -115,35 +135,24 @@ fn site(domain: &str) -> String {
 async fn ids_and_domains_that_collide_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let control = start(dir.path(), 1024 * 1024).await;
-    let addr = control.address();
     for id in ["..", ".", ".hidden"] {
-        let reply = call(
-            addr,
-            Method::PUT,
-            &format!("/v1/distributions/{id}"),
-            Some(ADMIN),
-            site("a.example"),
-        )
-        .await;
+        let reply = control
+            .call(
+                Method::PUT,
+                &format!("/v1/distributions/{id}"),
+                Some(ADMIN),
+                site("a.example"),
+            )
+            .await;
         assert_eq!(reply.status, 400, "{id}: {:?}", reply.json());
     }
-    let first = call(
-        addr,
-        Method::PUT,
-        "/v1/distributions/one",
-        Some(ADMIN),
-        site("*"),
-    )
-    .await;
+    let first = control
+        .call(Method::PUT, "/v1/distributions/one", Some(ADMIN), site("*"))
+        .await;
     assert_eq!(first.status, 200, "{:?}", first.json());
-    let second = call(
-        addr,
-        Method::PUT,
-        "/v1/distributions/two",
-        Some(ADMIN),
-        site("*"),
-    )
-    .await;
+    let second = control
+        .call(Method::PUT, "/v1/distributions/two", Some(ADMIN), site("*"))
+        .await;
     assert_eq!(second.status, 400);
     let error = second.json()["error"]
         .as_str()
@@ -153,14 +162,14 @@ async fn ids_and_domains_that_collide_are_refused() {
         error.contains("`one`") && error.contains("`two`"),
         "{error}"
     );
-    let specific = call(
-        addr,
-        Method::PUT,
-        "/v1/distributions/two",
-        Some(ADMIN),
-        site("*.example"),
-    )
-    .await;
+    let specific = control
+        .call(
+            Method::PUT,
+            "/v1/distributions/two",
+            Some(ADMIN),
+            site("*.example"),
+        )
+        .await;
     assert_eq!(
         specific.status, 200,
         "a more specific domain is no conflict"

@@ -3,19 +3,16 @@
 
 use http::Method;
 
-use crate::common::{ADMIN_TOKEN, Origin, Reply, config, start_node};
+use wedge_testkit::{ADMIN_TOKEN, NodeBuilder, Origin, Reply, Site, TestNode};
 
-fn node_config(origin: std::net::SocketAddr) -> String {
-    config(
-        origin,
-        "[distributions.default_behavior]\norigin = \"main\"\n",
-    )
+async fn node_for(origin: std::net::SocketAddr) -> TestNode {
+    NodeBuilder::serving(Site::new(origin)).start().await
 }
 
 #[tokio::test]
 async fn a_cross_site_purge_without_the_token_is_refused() {
     let origin = Origin::start(|_| Reply::ok("ok").header("cache-control", "max-age=60")).await;
-    let node = start_node(&node_config(origin.addr)).await;
+    let node = node_for(origin.addr).await;
     node.get("/cached").await;
     // What a form on another site can send: text/plain, no credentials.
     let text = node
@@ -63,7 +60,7 @@ async fn a_cross_site_purge_without_the_token_is_refused() {
 #[tokio::test]
 async fn logs_need_the_token() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let node = start_node(&node_config(origin.addr)).await;
+    let node = node_for(origin.addr).await;
     let anonymous = node.admin_send(Method::GET, "/logs?tail=1", &[], "").await;
     assert_eq!(anonymous.status, 401);
     assert_eq!(node.admin_get("/logs?tail=1").await.status, 200);
@@ -72,12 +69,12 @@ async fn logs_need_the_token() {
 #[tokio::test]
 async fn a_rebound_dns_name_cannot_read_the_admin_listener() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let node = start_node(&node_config(origin.addr)).await;
+    let node = node_for(origin.addr).await;
     let port = node.admin.port();
     let rebound = format!("attacker.example:{port}");
     for path in ["/status", "/metrics", "/logs?tail=1"] {
         let bearer = format!("Bearer {ADMIN_TOKEN}");
-        let reply = crate::common::send_to_host(
+        let reply = wedge_testkit::send(
             node.admin,
             &rebound,
             Method::GET,
@@ -88,7 +85,7 @@ async fn a_rebound_dns_name_cannot_read_the_admin_listener() {
         .await;
         assert_eq!(reply.status, 421, "{path}");
     }
-    let localhost = crate::common::send_to_host(
+    let localhost = wedge_testkit::send(
         node.admin,
         &format!("localhost:{port}"),
         Method::GET,

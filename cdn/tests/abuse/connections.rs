@@ -10,26 +10,21 @@ use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::common::{Origin, Reply, config, send, start_node};
+use wedge_testkit::{HOST, NodeBuilder, Origin, Reply, Site, TestNode, send};
 
 /// Long enough that a closed socket is told apart from one that is held, short enough to
 /// keep the tests quick; the node's deadlines in these tests are a fraction of it.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
-/// The base config with short connection deadlines and `extra` limits.
-fn with_limits(origin: SocketAddr, extra: &str) -> String {
-    let limits =
-        format!("[limits]\nheader_read_timeout_ms = 300\nidle_timeout_ms = 400\n{extra}\n");
-    // [limits] must come before the distribution tables.
-    config(
-        origin,
-        "[distributions.default_behavior]\norigin = \"main\"\n",
-    )
-    .replacen("[admin]", &format!("{limits}\n[admin]"), 1)
+/// A node with short connection deadlines.
+fn with_limits(origin: SocketAddr) -> NodeBuilder {
+    NodeBuilder::serving(Site::new(origin))
+        .set("limits", "header_read_timeout_ms", 300)
+        .set("limits", "idle_timeout_ms", 400)
 }
 
 /// A gauge from the node's `/metrics`.
-async fn metric(node: &crate::common::TestNode, name: &str) -> u64 {
+async fn metric(node: &TestNode, name: &str) -> u64 {
     let metrics = node.admin_get("/metrics").await.text();
     metrics
         .lines()
@@ -61,7 +56,7 @@ async fn connect_from(from: Ipv4Addr, addr: SocketAddr) -> std::io::Result<TcpSt
 #[tokio::test]
 async fn a_silent_tcp_connection_is_closed_at_the_first_request_deadline() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let node = start_node(&with_limits(origin.addr, "")).await;
+    let node = with_limits(origin.addr).start().await;
     let mut silent = TcpStream::connect(node.addr).await.unwrap();
     assert!(closed_by_server(&mut silent).await);
 }
@@ -69,7 +64,7 @@ async fn a_silent_tcp_connection_is_closed_at_the_first_request_deadline() {
 #[tokio::test]
 async fn half_an_http2_preface_is_closed_at_the_first_request_deadline() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let node = start_node(&with_limits(origin.addr, "")).await;
+    let node = with_limits(origin.addr).start().await;
     let mut half = TcpStream::connect(node.addr).await.unwrap();
     half.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
     assert!(closed_by_server(&mut half).await);
@@ -83,16 +78,10 @@ async fn a_tls_connection_that_says_nothing_after_the_handshake_is_closed() {
     let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let toml = with_limits(origin.addr, "").replacen(
-        "[admin]",
-        &format!(
-            "[[listeners]]\naddress = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n[admin]",
-            cert.display(),
-            key.display()
-        ),
-        1,
-    );
-    let node = start_node(&toml).await;
+    let node = with_limits(origin.addr)
+        .tls_listener(&cert, &key)
+        .start()
+        .await;
     let tls_addr = node.node.as_ref().unwrap().listeners()[1];
     let mut roots = rustls::RootCertStore::empty();
     roots.add(certified.cert.der().clone()).unwrap();
@@ -113,7 +102,7 @@ async fn a_tls_connection_that_says_nothing_after_the_handshake_is_closed() {
 #[tokio::test]
 async fn an_http2_connection_without_streams_is_closed_when_idle() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let node = start_node(&with_limits(origin.addr, "")).await;
+    let node = with_limits(origin.addr).start().await;
     let tcp = TcpStream::connect(node.addr).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -137,7 +126,7 @@ async fn an_http2_connection_without_streams_is_closed_when_idle() {
 #[tokio::test]
 async fn a_keep_alive_connection_left_idle_is_closed() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let node = start_node(&with_limits(origin.addr, "")).await;
+    let node = with_limits(origin.addr).start().await;
     let mut idle = TcpStream::connect(node.addr).await.unwrap();
     idle.write_all(b"GET /one HTTP/1.1\r\nhost: site.test\r\n\r\n")
         .await
@@ -153,15 +142,12 @@ async fn a_keep_alive_connection_left_idle_is_closed() {
 async fn one_client_gets_only_its_share_of_silent_connections() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
     // A long first-request deadline: what closes the extra connection is the per-client cap.
-    let toml = with_limits(
-        origin.addr,
-        "max_connections = 8\nmax_fresh_connections_per_client = 4",
-    )
-    .replace(
-        "header_read_timeout_ms = 300",
-        "header_read_timeout_ms = 60000",
-    );
-    let node = start_node(&toml).await;
+    let node = with_limits(origin.addr)
+        .set("limits", "max_connections", 8)
+        .set("limits", "max_fresh_connections_per_client", 4)
+        .set("limits", "header_read_timeout_ms", 60000)
+        .start()
+        .await;
     let mut held = Vec::new();
     for _ in 0..4 {
         held.push(TcpStream::connect(node.addr).await.unwrap());
@@ -190,15 +176,12 @@ async fn silent_sockets_at_twice_the_limit_do_not_stop_normal_viewers() {
     const VIEWERS: usize = 12;
     let origin = Origin::start(|_| Reply::ok("served")).await;
     // A long first-request deadline: only shedding makes room.
-    let toml = with_limits(
-        origin.addr,
-        &format!("max_connections = {LIMIT}\nmax_fresh_connections_per_client = 16"),
-    )
-    .replace(
-        "header_read_timeout_ms = 300",
-        "header_read_timeout_ms = 60000",
-    );
-    let node = start_node(&toml).await;
+    let node = with_limits(origin.addr)
+        .set("limits", "max_connections", LIMIT as i64)
+        .set("limits", "max_fresh_connections_per_client", 16)
+        .set("limits", "header_read_timeout_ms", 60000)
+        .start()
+        .await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut attackers = tokio::task::JoinSet::new();
     // 2 × LIMIT sockets from 8 addresses, each re-opened as soon as the node closes it.
@@ -239,7 +222,15 @@ async fn silent_sockets_at_twice_the_limit_do_not_stop_normal_viewers() {
     for n in 0..VIEWERS {
         let addr = node.addr;
         viewers.spawn(async move {
-            send(addr, Method::GET, &format!("/page/{n}"), &[], Bytes::new()).await
+            send(
+                addr,
+                HOST,
+                Method::GET,
+                &format!("/page/{n}"),
+                &[],
+                Bytes::new(),
+            )
+            .await
         });
     }
     let mut served = 0;
@@ -270,7 +261,7 @@ async fn silent_sockets_at_twice_the_limit_do_not_stop_normal_viewers() {
 #[tokio::test]
 async fn the_admin_listener_closes_a_silent_connection() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let node = start_node(&with_limits(origin.addr, "")).await;
+    let node = with_limits(origin.addr).start().await;
     let mut silent = TcpStream::connect(node.admin).await.unwrap();
     assert!(closed_by_server(&mut silent).await);
 }

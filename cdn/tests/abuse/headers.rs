@@ -4,7 +4,8 @@
 
 use wedge_test_fixtures as fixtures;
 
-use crate::common::{Origin, Reply, config, start_node};
+use wedge_testkit::{Hook, NodeBuilder, Origin, Reply, Site, TestNode};
+use wedge_types::distribution::{NamesSpec, OriginRequestSpec};
 
 const FORGED: [(&str, &str); 6] = [
     ("x-forwarded-for", "198.51.100.66"),
@@ -15,14 +16,18 @@ const FORGED: [(&str, &str); 6] = [
     ("forwarded", "for=198.51.100.66;proto=https"),
 ];
 
-fn default_behavior(rest: &str) -> String {
-    format!("[distributions.default_behavior]\norigin = \"main\"\n{rest}")
+async fn node_for(origin: &Origin) -> TestNode {
+    NodeBuilder::serving(Site::new(origin.addr)).start().await
+}
+
+fn names(names: &[&str]) -> NamesSpec {
+    NamesSpec::Names(names.iter().map(|n| (*n).to_owned()).collect())
 }
 
 #[tokio::test]
 async fn a_viewer_cannot_forge_forwarding_headers() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let node = start_node(&config(origin.addr, &default_behavior(""))).await;
+    let node = node_for(&origin).await;
     let reply = node.get_with("/forged", &FORGED).await;
     assert_eq!(reply.status, 200);
     let seen = origin.last();
@@ -50,12 +55,13 @@ async fn a_viewer_cannot_forge_forwarding_headers() {
 #[tokio::test]
 async fn a_trusted_proxy_is_believed_and_extended() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let toml = config(origin.addr, &default_behavior("")).replacen(
-        "address = \"127.0.0.1:0\"\n",
-        "address = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.0/8\", \"10.0.0.0/8\"]\n",
-        1,
-    );
-    let node = start_node(&toml).await;
+    let node = NodeBuilder::serving(Site::new(origin.addr))
+        .listener(
+            "trusted_proxies",
+            toml::Value::Array(vec!["127.0.0.0/8".into(), "10.0.0.0/8".into()]),
+        )
+        .start()
+        .await;
     let chain = [
         ("x-forwarded-for", "203.0.113.9, 10.1.2.3"),
         ("x-forwarded-proto", "https"),
@@ -86,7 +92,7 @@ const UNKEYED: [(&str, &str); 5] = [
 #[tokio::test]
 async fn unkeyed_viewer_headers_do_not_reach_the_origin_of_a_caching_behavior() {
     let origin = Origin::start(|_| Reply::ok("ok").header("cache-control", "max-age=60")).await;
-    let node = start_node(&config(origin.addr, &default_behavior(""))).await;
+    let node = node_for(&origin).await;
     let mut headers = UNKEYED.to_vec();
     headers.push(("accept-language", "de"));
     node.get_with("/page", &headers).await;
@@ -100,28 +106,22 @@ async fn unkeyed_viewer_headers_do_not_reach_the_origin_of_a_caching_behavior() 
 #[tokio::test]
 async fn the_origin_request_policy_and_the_cache_key_say_what_is_forwarded() {
     let origin = Origin::start(|_| Reply::ok("ok").header("cache-control", "max-age=60")).await;
-    let behaviors = r#"
-[[distributions.behaviors]]
-path = "/keyed/*"
-origin = "main"
-cache = { headers = ["x-custom"], cookies = ["theme"], query_strings = ["page"] }
-
-[[distributions.behaviors]]
-path = "/policy/*"
-origin = "main"
-origin_request = { headers = ["user-agent"], cookies = ["session"], query_strings = ["utm"] }
-cache = { query_strings = "none" }
-
-[[distributions.behaviors]]
-path = "/uncached/*"
-origin = "main"
-cache = { enabled = false }
-"#;
-    let node = start_node(&config(
-        origin.addr,
-        &format!("{behaviors}\n{}", default_behavior("")),
-    ))
-    .await;
+    let site = Site::new(origin.addr)
+        .behavior("/keyed/*", "main", |b| {
+            b.cache.headers = vec!["x-custom".into()];
+            b.cache.cookies = vec!["theme".into()];
+            b.cache.query_strings = Some(names(&["page"]));
+        })
+        .behavior("/policy/*", "main", |b| {
+            b.origin_request = Some(OriginRequestSpec {
+                headers: Some(names(&["user-agent"])),
+                cookies: Some(names(&["session"])),
+                query_strings: Some(names(&["utm"])),
+            });
+            b.cache.query_strings = Some(NamesSpec::Keyword("none".into()));
+        })
+        .behavior("/uncached/*", "main", |b| b.cache.enabled = Some(false));
+    let node = NodeBuilder::serving(site).start().await;
 
     node.get_with("/keyed/a?page=2&utm=x", &UNKEYED).await;
     let seen = origin.last();
@@ -151,14 +151,8 @@ cache = { enabled = false }
 #[tokio::test]
 async fn what_a_viewer_request_function_sets_is_forwarded() {
     let origin = Origin::start(|_| Reply::ok("ok").header("cache-control", "max-age=60")).await;
-    let toml = config(
-        origin.addr,
-        &default_behavior(&format!(
-            "\n[[distributions.default_behavior.functions]]\nevent = \"viewer-request\"\nfunction = \"{}\"\n",
-            fixtures::HEADER_REWRITE
-        )),
-    );
-    let node = start_node(&toml).await;
+    let site = Site::new(origin.addr).function(Hook::ViewerRequest, fixtures::HEADER_REWRITE);
+    let node = NodeBuilder::serving(site).start().await;
     node.get_with("/page", &UNKEYED).await;
     let seen = origin.last();
     assert_eq!(seen.header("x-edge-device"), Some("desktop"));

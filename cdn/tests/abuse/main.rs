@@ -57,9 +57,6 @@
     reason = "tests"
 )]
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod admin;
 mod connections;
 mod domains;

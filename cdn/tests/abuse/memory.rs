@@ -3,41 +3,35 @@
 
 use wedge_test_fixtures as fixtures;
 
-use crate::common::{Origin, Reply, config, start_node};
+use wedge_testkit::{HOST, Hook, NodeBuilder, Origin, Reply, Site, association, send};
 
 #[tokio::test]
 async fn a_memory_bomb_stops_at_the_node_budget_and_gives_it_back() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let behaviors = format!(
-        r#"
-[[distributions.behaviors]]
-path = "/bomb"
-origin = "main"
-[[distributions.behaviors.functions]]
-event = "viewer-request"
-function = "{}"
-
-[distributions.default_behavior]
-origin = "main"
-[[distributions.default_behavior.functions]]
-event = "viewer-request"
-function = "{}"
-"#,
-        fixtures::MEMORY_BOMB,
-        fixtures::HELLO
-    );
+    let site = Site::new(origin.addr)
+        .behavior("/bomb", "main", |b| {
+            b.functions
+                .push(association(Hook::ViewerRequest, fixtures::MEMORY_BOMB));
+        })
+        .function(Hook::ViewerRequest, fixtures::HELLO);
     // The bomb's own cap is the default 128 MiB; the node allows 32 MiB for all guests.
-    let toml = config(origin.addr, &behaviors).replacen(
-        "[runtime]\n",
-        "[runtime]\nmax_guest_memory_bytes = 33554432\n",
-        1,
-    );
-    let node = start_node(&toml).await;
+    let node = NodeBuilder::serving(site)
+        .set("runtime", "max_guest_memory_bytes", 33_554_432)
+        .start()
+        .await;
     let mut bombs = tokio::task::JoinSet::new();
     for _ in 0..6 {
         let addr = node.addr;
         bombs.spawn(async move {
-            crate::common::send(addr, http::Method::GET, "/bomb", &[], bytes::Bytes::new()).await
+            send(
+                addr,
+                HOST,
+                http::Method::GET,
+                "/bomb",
+                &[],
+                bytes::Bytes::new(),
+            )
+            .await
         });
     }
     while let Some(reply) = bombs.join_next().await {

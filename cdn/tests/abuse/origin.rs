@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::common::{config, start_node};
+use wedge_testkit::{NodeBuilder, Site};
 
 /// An origin that reads a request head and answers `response` verbatim, then closes; counts
 /// the requests it got.
@@ -39,8 +39,8 @@ async fn raw_origin(response: Vec<u8>) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, hits)
 }
 
-fn behavior() -> &'static str {
-    "[distributions.default_behavior]\norigin = \"main\"\n"
+fn node_for(origin: std::net::SocketAddr) -> NodeBuilder {
+    NodeBuilder::serving(Site::new(origin))
 }
 
 #[tokio::test]
@@ -50,7 +50,7 @@ async fn an_origin_switching_protocols_on_a_plain_request_is_a_502() {
             .to_vec(),
     )
     .await;
-    let node = start_node(&config(addr, behavior())).await;
+    let node = node_for(addr).start().await;
     let reply = node.get("/socket").await;
     assert_eq!(reply.status, 502);
     assert_eq!(reply.header("x-wedge-error"), Some("origin-protocol"));
@@ -63,7 +63,7 @@ async fn an_origin_head_over_the_viewer_limit_is_a_502_and_never_cached() {
         "HTTP/1.1 200 OK\r\ncache-control: max-age=600\r\nx-huge: {huge}\r\ncontent-length: 2\r\n\r\nok"
     );
     let (addr, hits) = raw_origin(response.into_bytes()).await;
-    let node = start_node(&config(addr, behavior())).await;
+    let node = node_for(addr).start().await;
     for _ in 0..2 {
         let reply = node.get("/big-head").await;
         assert_eq!(reply.status, 502);

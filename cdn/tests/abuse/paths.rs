@@ -3,29 +3,18 @@
 
 use wedge_test_fixtures as fixtures;
 
-use crate::common::{Origin, Reply, config, raw, raw_status, start_node};
+use wedge_testkit::{
+    Hook, NodeBuilder, Origin, Reply, Site, TestNode, association, raw, raw_status,
+};
 
 /// `/admin/*` runs a viewer-request function that refuses everything (`guest_error`: 503);
 /// every other path goes to the origin.
-fn guarded_admin(origin: std::net::SocketAddr) -> String {
-    config(
-        origin,
-        &format!(
-            r#"
-[[distributions.behaviors]]
-path = "/admin/*"
-origin = "main"
-
-[[distributions.behaviors.functions]]
-event = "viewer-request"
-function = "{}"
-
-[distributions.default_behavior]
-origin = "main"
-"#,
-            fixtures::GUEST_ERROR
-        ),
-    )
+async fn guarded_admin(origin: std::net::SocketAddr) -> TestNode {
+    let site = Site::new(origin).behavior("/admin/*", "main", |b| {
+        b.functions
+            .push(association(Hook::ViewerRequest, fixtures::GUEST_ERROR));
+    });
+    NodeBuilder::serving(site).start().await
 }
 
 fn get(target: &str) -> Vec<u8> {
@@ -35,7 +24,7 @@ fn get(target: &str) -> Vec<u8> {
 #[tokio::test]
 async fn no_spelling_of_a_guarded_path_reaches_the_origin() {
     let origin = Origin::start(|_| Reply::ok("secret").header("cache-control", "max-age=60")).await;
-    let node = start_node(&guarded_admin(origin.addr)).await;
+    let node = guarded_admin(origin.addr).await;
     for trick in [
         "/admin/secret.txt",
         "/public/../admin/secret.txt",
@@ -64,7 +53,7 @@ async fn no_spelling_of_a_guarded_path_reaches_the_origin() {
 #[tokio::test]
 async fn the_origin_and_the_cache_see_the_normalised_path() {
     let origin = Origin::start(|_| Reply::ok("page").header("cache-control", "max-age=60")).await;
-    let node = start_node(&guarded_admin(origin.addr)).await;
+    let node = guarded_admin(origin.addr).await;
     let first = raw(node.addr, &get("/docs/./a/../b//page%2Ehtml")).await;
     assert_eq!(raw_status(&first), 200, "{first}");
     assert_eq!(origin.last().uri, "/docs/b/page.html");

@@ -1,25 +1,17 @@
 //! Requests shaped to hold the node or reach past it: stalled bodies, TRACE, and a target
 //! whose authority names another site than its Host.
 
-use crate::common::{Origin, Reply, config, raw, raw_status, start_node};
 use crate::domains::{load, two_distributions};
+use wedge_testkit::{NodeBuilder, Origin, Reply, Site, raw, raw_status};
 
-fn quick_body_timeout(origin: std::net::SocketAddr, rest: &str) -> String {
-    config(
-        origin,
-        &format!("[distributions.default_behavior]\norigin = \"main\"\n{rest}"),
-    )
-    .replacen(
-        "[admin]",
-        "[limits]\nbody_read_timeout_ms = 300\n\n[admin]",
-        1,
-    )
+fn quick_body_timeout(origin: std::net::SocketAddr) -> NodeBuilder {
+    NodeBuilder::serving(Site::new(origin)).set("limits", "body_read_timeout_ms", 300)
 }
 
 #[tokio::test]
 async fn a_stalled_request_body_is_refused_with_408() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let node = start_node(&quick_body_timeout(origin.addr, "")).await;
+    let node = quick_body_timeout(origin.addr).start().await;
     let short = b"POST /upload HTTP/1.1\r\nhost: site.test\r\ncontent-length: 100\r\n\r\nonly this";
     let answer = raw(node.addr, short).await;
     assert_eq!(raw_status(&answer), 408, "{answer}");
@@ -33,12 +25,11 @@ async fn a_stalled_request_body_is_refused_with_408() {
 #[tokio::test]
 async fn trace_is_refused_unless_the_behavior_allows_it() {
     let origin = Origin::start(|_| Reply::ok("ok")).await;
-    let allowed = "\n[[distributions.behaviors]]\npath = \"/debug/*\"\norigin = \"main\"\nallow_trace = true\ncache = { enabled = false }\n";
-    let toml = config(
-        origin.addr,
-        &format!("{allowed}\n[distributions.default_behavior]\norigin = \"main\"\n"),
-    );
-    let node = start_node(&toml).await;
+    let site = Site::new(origin.addr).behavior("/debug/*", "main", |b| {
+        b.allow_trace = Some(true);
+        b.cache.enabled = Some(false);
+    });
+    let node = NodeBuilder::serving(site).start().await;
     let trace = |path: &str| {
         format!(
             "TRACE {path} HTTP/1.1\r\nhost: site.test\r\ncookie: session=secret\r\nconnection: close\r\n\r\n"
@@ -55,8 +46,8 @@ async fn trace_is_refused_unless_the_behavior_allows_it() {
 #[tokio::test]
 async fn an_absolute_form_target_is_routed_by_its_authority() {
     let origin = Origin::start(|recorded| Reply::ok(&recorded.uri.clone())).await;
-    let toml = two_distributions(origin.addr, r#""www.test""#, r#""other.test""#);
-    let node = wedge_cdn::RunningNode::start(load(&toml).unwrap())
+    let builder = two_distributions(origin.addr, &["www.test"], &["other.test"]);
+    let node = wedge_cdn::RunningNode::start(load(&builder).unwrap())
         .await
         .unwrap();
     let answer = raw(
@@ -72,8 +63,8 @@ async fn an_absolute_form_target_is_routed_by_its_authority() {
 #[tokio::test]
 async fn an_http2_authority_is_routed_by_its_authority_not_the_host_field() {
     let origin = Origin::start(|recorded| Reply::ok(&recorded.uri.clone())).await;
-    let toml = two_distributions(origin.addr, r#""www.test""#, r#""other.test""#);
-    let node = wedge_cdn::RunningNode::start(load(&toml).unwrap())
+    let builder = two_distributions(origin.addr, &["www.test"], &["other.test"]);
+    let node = wedge_cdn::RunningNode::start(load(&builder).unwrap())
         .await
         .unwrap();
     let tcp = tokio::net::TcpStream::connect(node.listeners()[0])
