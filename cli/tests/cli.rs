@@ -374,3 +374,47 @@ fn bench_reports_every_hook_of_a_component() {
             > report["load_from_cache"]["p50_us"].as_f64().unwrap()
     );
 }
+
+#[tokio::test]
+async fn an_https_control_plane_is_reached_with_its_ca_and_refused_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = control(dir.path()).await;
+    control
+        .publish("site", fixtures::bytes(fixtures::HELLO))
+        .await;
+    // TLS in front of the control plane, as the sample config advises: here a wedge node.
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let site =
+        wedge_testkit::Site::new(control.address()).tune_default(|b| b.cache.enabled = Some(false));
+    let proxy = wedge_testkit::NodeBuilder::serving(site)
+        .tls_listener(&cert, &key)
+        .start()
+        .await;
+    let url = format!(
+        "https://localhost:{}",
+        proxy.running().listeners()[1].port()
+    );
+    let ls = |extra: Vec<String>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wedge"));
+        command
+            .args(["ls", "--control", &url, "--token", READ])
+            .args(extra);
+        async move {
+            let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap();
+            (
+                output.status.success(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+    };
+    let (ok, out, err) = ls(vec!["--ca-file".into(), cert.display().to_string()]).await;
+    assert!(ok && out.contains("site"), "{out}{err}");
+    let (ok, _, err) = ls(Vec::new()).await;
+    assert!(!ok && err.contains("certificate"), "{err}");
+}
