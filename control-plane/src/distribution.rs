@@ -139,16 +139,7 @@ pub(crate) fn attach(
     let entry = match functions.iter().position(|a| a.event == attachment.event) {
         Some(index) => &mut functions[index],
         None => {
-            functions.push(AssociationSpec {
-                event: attachment.event,
-                function: String::new(),
-                include_body: None,
-                on_error: None,
-                timeout_ms: None,
-                memory_mb: None,
-                fuel: None,
-                config: Default::default(),
-            });
+            functions.push(AssociationSpec::new(attachment.event, String::new()));
             functions
                 .last_mut()
                 .ok_or_else(|| ServiceError::Invalid("the association could not be added".into()))?

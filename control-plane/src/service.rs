@@ -228,47 +228,39 @@ impl Service {
         version: u32,
     ) -> Result<Written, ServiceError> {
         names::alias_name(alias).map_err(ServiceError::Invalid)?;
-        let _writer = self.writer.lock().await;
-        let (base, before) = self.current().await?;
-        let mut state = before.clone();
-        let entry = state
-            .functions
-            .get_mut(function)
-            .ok_or_else(|| ServiceError::NotFound(format!("no function `{function}`")))?;
-        if entry.version(version).is_none() {
-            return Err(ServiceError::Invalid(format!(
-                "function `{function}` has no version {version}"
-            )));
-        }
-        entry.aliases.insert(alias.to_owned(), version);
-        let change = Change::SetAlias {
-            function: function.to_owned(),
-            alias: alias.to_owned(),
-            version,
-        };
-        self.append(base, &before, change, state).await
+        self.write(|state| {
+            let entry = function_mut(state, function)?;
+            if entry.version(version).is_none() {
+                return Err(ServiceError::Invalid(format!(
+                    "function `{function}` has no version {version}"
+                )));
+            }
+            entry.aliases.insert(alias.to_owned(), version);
+            Ok(Change::SetAlias {
+                function: function.to_owned(),
+                alias: alias.to_owned(),
+                version,
+            })
+        })
+        .await
     }
 
     /// Removes `alias` of `function` (and its config). Refused while a distribution follows it.
     pub async fn remove_alias(&self, function: &str, alias: &str) -> Result<Written, ServiceError> {
-        let _writer = self.writer.lock().await;
-        let (base, before) = self.current().await?;
-        let mut state = before.clone();
-        let entry = state
-            .functions
-            .get_mut(function)
-            .ok_or_else(|| ServiceError::NotFound(format!("no function `{function}`")))?;
-        if entry.aliases.remove(alias).is_none() {
-            return Err(ServiceError::NotFound(format!(
-                "function `{function}` has no alias `{alias}`"
-            )));
-        }
-        entry.config.remove(alias);
-        let change = Change::RemoveAlias {
-            function: function.to_owned(),
-            alias: alias.to_owned(),
-        };
-        self.append(base, &before, change, state).await
+        self.write(|state| {
+            let entry = function_mut(state, function)?;
+            if entry.aliases.remove(alias).is_none() {
+                return Err(ServiceError::NotFound(format!(
+                    "function `{function}` has no alias `{alias}`"
+                )));
+            }
+            entry.config.remove(alias);
+            Ok(Change::RemoveAlias {
+                function: function.to_owned(),
+                alias: alias.to_owned(),
+            })
+        })
+        .await
     }
 
     /// Replaces the configuration of `alias` of `function`: plain `values` and `secrets`
@@ -286,13 +278,6 @@ impl Service {
                 "`{key}` is both a value and a secret"
             )));
         }
-        let _writer = self.writer.lock().await;
-        let (base, before) = self.current().await?;
-        let mut state = before.clone();
-        let entry = state
-            .functions
-            .get_mut(function)
-            .ok_or_else(|| ServiceError::NotFound(format!("no function `{function}`")))?;
         let mut config = AliasConfig {
             values,
             ..AliasConfig::default()
@@ -301,38 +286,39 @@ impl Service {
             config.secret_keys.insert(key.clone());
             config.values.insert(key, value);
         }
-        let keys = config.values.keys().cloned().collect();
-        entry.config.insert(alias.to_owned(), config);
-        let change = Change::SetConfig {
-            function: function.to_owned(),
-            alias: alias.to_owned(),
-            keys,
-        };
-        self.append(base, &before, change, state).await
+        self.write(|state| {
+            let entry = function_mut(state, function)?;
+            let keys = config.values.keys().cloned().collect();
+            entry.config.insert(alias.to_owned(), config);
+            Ok(Change::SetConfig {
+                function: function.to_owned(),
+                alias: alias.to_owned(),
+                keys,
+            })
+        })
+        .await
     }
 
     /// Creates or replaces distribution `id` from `source`, the TOML of one
     /// `[[distributions]]` entry of the node config.
     pub async fn put_distribution(&self, id: &str, source: &str) -> Result<Written, ServiceError> {
         let spec = crate::distribution::parse(id, source)?;
-        let _writer = self.writer.lock().await;
-        let (base, before) = self.current().await?;
-        let mut state = before.clone();
-        state.distributions.insert(id.to_owned(), spec);
-        let change = Change::PutDistribution { id: id.to_owned() };
-        self.append(base, &before, change, state).await
+        self.write(|state| {
+            state.distributions.insert(id.to_owned(), spec);
+            Ok(Change::PutDistribution { id: id.to_owned() })
+        })
+        .await
     }
 
     /// Removes distribution `id`.
     pub async fn delete_distribution(&self, id: &str) -> Result<Written, ServiceError> {
-        let _writer = self.writer.lock().await;
-        let (base, before) = self.current().await?;
-        let mut state = before.clone();
-        if state.distributions.remove(id).is_none() {
-            return Err(ServiceError::NotFound(format!("no distribution `{id}`")));
-        }
-        let change = Change::DeleteDistribution { id: id.to_owned() };
-        self.append(base, &before, change, state).await
+        self.write(|state| {
+            if state.distributions.remove(id).is_none() {
+                return Err(ServiceError::NotFound(format!("no distribution `{id}`")));
+            }
+            Ok(Change::DeleteDistribution { id: id.to_owned() })
+        })
+        .await
     }
 
     /// Attaches a function (by alias or version) to one hook of one behavior of distribution
@@ -378,15 +364,29 @@ impl Service {
         change: Change,
         edit: impl FnOnce(&DistributionSpec) -> Result<DistributionSpec, ServiceError>,
     ) -> Result<Written, ServiceError> {
+        self.write(|state| {
+            let current = state
+                .distributions
+                .get(id)
+                .ok_or_else(|| ServiceError::NotFound(format!("no distribution `{id}`")))?;
+            let updated = edit(current)?;
+            state.distributions.insert(id.to_owned(), updated);
+            Ok(change)
+        })
+        .await
+    }
+
+    /// One write: `edit` changes a copy of the latest state and says what it changed; the
+    /// result is appended as the next revision (writes are serialised, so nothing is lost
+    /// between reading and appending).
+    async fn write(
+        &self,
+        edit: impl FnOnce(&mut State) -> Result<Change, ServiceError>,
+    ) -> Result<Written, ServiceError> {
         let _writer = self.writer.lock().await;
         let (base, before) = self.current().await?;
-        let current = before
-            .distributions
-            .get(id)
-            .ok_or_else(|| ServiceError::NotFound(format!("no distribution `{id}`")))?;
-        let updated = edit(current)?;
         let mut state = before.clone();
-        state.distributions.insert(id.to_owned(), updated);
+        let change = edit(&mut state)?;
         self.append(base, &before, change, state).await
     }
 
@@ -484,6 +484,17 @@ impl Service {
             changed: true,
         })
     }
+}
+
+/// The function named `name` in `state`.
+fn function_mut<'a>(
+    state: &'a mut State,
+    name: &str,
+) -> Result<&'a mut crate::model::Function, ServiceError> {
+    state
+        .functions
+        .get_mut(name)
+        .ok_or_else(|| ServiceError::NotFound(format!("no function `{name}`")))
 }
 
 /// Runs storage work off the async workers (fsyncs block).

@@ -109,16 +109,7 @@ impl Site {
 
 /// An association of `function` with `event`, every other key left to its default.
 pub fn association(event: Hook, function: &str) -> AssociationSpec {
-    AssociationSpec {
-        event,
-        function: function.to_owned(),
-        include_body: None,
-        on_error: None,
-        timeout_ms: None,
-        memory_mb: None,
-        fuel: None,
-        config: Default::default(),
-    }
+    AssociationSpec::new(event, function)
 }
 
 fn behavior(path: Option<&str>, origin: &str) -> BehaviorSpec {

@@ -60,33 +60,21 @@ impl State {
             problems: published.map(|p| p.rejected.clone()).unwrap_or_default(),
             fell_back: BTreeSet::new(),
         };
-        for distribution in &config.distributions {
-            match build_distribution(distribution, &mut loader, false).await {
-                Ok(built_one) => built.state.distributions.push(Arc::new(built_one)),
-                Err(error) => {
-                    let context = Context {
-                        runtime,
-                        published,
-                        fallback,
-                    };
-                    built.fall_back(distribution, error, context, true).await?;
-                }
-            }
-        }
+        let own = config.distributions.iter().map(|d| (d, true));
         let remote = published
             .map(|p| p.distributions.as_slice())
-            .unwrap_or_default();
-        for distribution in remote {
+            .unwrap_or_default()
+            .iter()
+            .map(|d| (d, false));
+        let context = Context {
+            runtime,
+            published,
+            fallback,
+        };
+        for (distribution, own) in own.chain(remote) {
             match build_distribution(distribution, &mut loader, false).await {
                 Ok(built_one) => built.state.distributions.push(Arc::new(built_one)),
-                Err(error) => {
-                    let context = Context {
-                        runtime,
-                        published,
-                        fallback,
-                    };
-                    built.fall_back(distribution, error, context, false).await?;
-                }
+                Err(error) => built.fall_back(distribution, error, context, own).await?,
             }
         }
         // Rejected before building (they do not validate on this node): earlier copies only.

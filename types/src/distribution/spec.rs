@@ -155,6 +155,22 @@ pub struct AssociationSpec {
     pub config: BTreeMap<String, String>,
 }
 
+impl AssociationSpec {
+    /// `function` on `event`, every other key left to its default.
+    pub fn new(event: Hook, function: impl Into<String>) -> Self {
+        Self {
+            event,
+            function: function.into(),
+            include_body: None,
+            on_error: None,
+            timeout_ms: None,
+            memory_mb: None,
+            fuel: None,
+            config: BTreeMap::new(),
+        }
+    }
+}
+
 impl DistributionSpec {
     /// The behavior whose `path` is `pattern`, or the default behavior for `default`.
     pub fn behavior_mut(&mut self, pattern: &str) -> Option<&mut BehaviorSpec> {
