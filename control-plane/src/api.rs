@@ -27,7 +27,7 @@
 //! Writes answer `{"revision": N, "changed": BOOL}`: a write that changes nothing (deploying
 //! what is already deployed) appends no revision. Revisions travel in wedge-types' versioned
 //! wire format. Nodes name themselves in `x-wedge-node` when they poll; `after` is their
-//! applied revision.
+//! applied revision. At most 10,000 nodes are tracked ([`MAX_NODES`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +53,21 @@ pub(crate) struct Api {
     pub(crate) service: Service,
     pub(crate) tokens: Vec<Token>,
     pub(crate) nodes: std::sync::Mutex<std::collections::BTreeMap<String, NodeSeen>>,
+}
+
+/// The most nodes the control plane keeps track of: a node token cannot grow the list
+/// without bound by naming ever new nodes.
+pub(crate) const MAX_NODES: usize = 10_000;
+
+/// The entry of `node`, made if there is room.
+fn node_entry<'a>(
+    nodes: &'a mut std::collections::BTreeMap<String, NodeSeen>,
+    node: &str,
+) -> Option<&'a mut NodeSeen> {
+    if !nodes.contains_key(node) && nodes.len() >= MAX_NODES {
+        return None;
+    }
+    Some(nodes.entry(node.to_owned()).or_default())
 }
 
 /// What the control plane knows of a node from its polls and reports.
@@ -386,8 +401,9 @@ impl Api {
         let Some(node) = node.filter(|n| wedge_types::names::node_id(n).is_ok()) else {
             return;
         };
-        if let Ok(mut nodes) = self.nodes.lock() {
-            let seen = nodes.entry(node).or_default();
+        if let Ok(mut nodes) = self.nodes.lock()
+            && let Some(seen) = node_entry(&mut nodes, &node)
+        {
             seen.revision = revision;
             seen.last_contact_ms = crate::model::now_ms();
         }
@@ -403,8 +419,9 @@ impl Api {
         }
         wedge_types::names::node_id(node).map_err(ServiceError::Invalid)?;
         let report: Report = read_json(body).await?;
-        if let Ok(mut nodes) = self.nodes.lock() {
-            let seen = nodes.entry(node.to_owned()).or_default();
+        if let Ok(mut nodes) = self.nodes.lock()
+            && let Some(seen) = node_entry(&mut nodes, node)
+        {
             seen.revision = report.revision;
             seen.last_contact_ms = crate::model::now_ms();
             seen.not_served = report.distributions;
@@ -529,4 +546,20 @@ async fn read_json<T: serde::de::DeserializeOwned>(body: Upload) -> Result<T, Se
     let bytes = body.read(MAX_JSON_BODY).await?;
     serde_json::from_slice(&bytes)
         .map_err(|error| ServiceError::Invalid(format!("invalid JSON body: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_node_list_is_bounded_but_known_nodes_keep_reporting() {
+        let mut nodes = std::collections::BTreeMap::new();
+        for n in 0..MAX_NODES {
+            assert!(node_entry(&mut nodes, &format!("node-{n}")).is_some());
+        }
+        assert!(node_entry(&mut nodes, "one-too-many").is_none());
+        assert!(node_entry(&mut nodes, "node-7").is_some());
+        assert_eq!(nodes.len(), MAX_NODES);
+    }
 }

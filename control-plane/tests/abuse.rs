@@ -25,19 +25,12 @@ use sha2::Digest as _;
 use wedge_testkit::control::ControlOptions;
 use wedge_testkit::{ADMIN, NODE, TestControl};
 
-/// A control plane on `dir` accepting components up to `max_bytes`.
-async fn start(dir: &std::path::Path, max_bytes: usize) -> TestControl {
-    let options = ControlOptions {
-        max_component_bytes: Some(max_bytes),
-        ..ControlOptions::default()
-    };
-    TestControl::start_in(dir, options).await
-}
-
 #[tokio::test]
 async fn parallel_publishes_of_the_same_bytes_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
-    let control = std::sync::Arc::new(start(dir.path(), 50 * 1024 * 1024).await);
+    let control = std::sync::Arc::new(
+        TestControl::start_in(dir.path(), ControlOptions::limited(50 * 1024 * 1024)).await,
+    );
     let hello = bytes::Bytes::from(fixtures::bytes(fixtures::HELLO));
     let mut uploads = tokio::task::JoinSet::new();
     for _ in 0..20 {
@@ -99,7 +92,7 @@ async fn declare(addr: std::net::SocketAddr, method: &str, path: &str, length: u
 #[tokio::test]
 async fn oversized_uploads_are_refused_on_their_declared_length() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 1024 * 1024).await;
+    let control = TestControl::start_in(dir.path(), ControlOptions::limited(1024 * 1024)).await;
     let status = declare(
         control.address(),
         "POST",
@@ -134,7 +127,7 @@ fn site(domain: &str) -> String {
 #[tokio::test]
 async fn ids_and_domains_that_collide_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 1024 * 1024).await;
+    let control = TestControl::start_in(dir.path(), ControlOptions::limited(1024 * 1024)).await;
     for id in ["..", ".", ".hidden"] {
         let reply = control
             .call(
@@ -180,7 +173,7 @@ async fn ids_and_domains_that_collide_are_refused() {
 #[tokio::test]
 async fn a_silent_connection_is_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 1024 * 1024).await;
+    let control = TestControl::start_in(dir.path(), ControlOptions::limited(1024 * 1024)).await;
     let mut silent = tokio::net::TcpStream::connect(control.address())
         .await
         .unwrap();

@@ -17,19 +17,11 @@ use wedge_test_fixtures as fixtures;
 use wedge_testkit::control::ControlOptions;
 use wedge_testkit::{ADMIN, NODE, READ, TestControl};
 
-/// A control plane on `dir` accepting components up to `max_bytes`.
-async fn start(dir: &std::path::Path, max_bytes: usize) -> TestControl {
-    let options = ControlOptions {
-        max_component_bytes: Some(max_bytes),
-        ..ControlOptions::default()
-    };
-    TestControl::start_in(dir, options).await
-}
-
 #[tokio::test]
 async fn publish_validates_stores_and_numbers_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let control =
+        TestControl::start_in(dir.path(), ControlOptions::limited(50 * 1024 * 1024)).await;
     let hello = fixtures::bytes(fixtures::HELLO);
 
     let first = control
@@ -89,7 +81,7 @@ async fn publish_validates_stores_and_numbers_versions() {
 #[tokio::test]
 async fn bad_uploads_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 100_000).await;
+    let control = TestControl::start_in(dir.path(), ControlOptions::limited(100_000)).await;
     let not_wasm = control
         .call(
             Method::POST,
@@ -149,7 +141,8 @@ async fn bad_uploads_are_refused_with_the_reason() {
 #[tokio::test]
 async fn tokens_decide_who_may_write_and_read() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let control =
+        TestControl::start_in(dir.path(), ControlOptions::limited(50 * 1024 * 1024)).await;
     let hello = fixtures::bytes(fixtures::HELLO);
     assert_eq!(
         control
@@ -237,7 +230,8 @@ async fn tokens_decide_who_may_write_and_read() {
 #[tokio::test]
 async fn aliases_rollback_and_long_polling_follow_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let control =
+        TestControl::start_in(dir.path(), ControlOptions::limited(50 * 1024 * 1024)).await;
     control
         .call(
             Method::POST,
@@ -337,7 +331,8 @@ async fn aliases_rollback_and_long_polling_follow_the_log() {
 #[tokio::test]
 async fn state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let control =
+        TestControl::start_in(dir.path(), ControlOptions::limited(50 * 1024 * 1024)).await;
     let published = control
         .call(
             Method::POST,
@@ -348,7 +343,8 @@ async fn state_survives_a_restart() {
         .await
         .json();
     control.shutdown().await;
-    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let control =
+        TestControl::start_in(dir.path(), ControlOptions::limited(50 * 1024 * 1024)).await;
     let listed = control
         .call(Method::GET, "/v1/functions", Some(READ), Bytes::new())
         .await
@@ -384,7 +380,8 @@ fn the_sample_config_in_deploy_is_valid() {
 #[tokio::test]
 async fn alias_config_keeps_secrets_out_of_listings_and_from_read_tokens() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let control =
+        TestControl::start_in(dir.path(), ControlOptions::limited(50 * 1024 * 1024)).await;
     control
         .call(
             Method::POST,
@@ -469,7 +466,8 @@ fn site(functions: &str) -> String {
 #[tokio::test]
 async fn distributions_are_validated_versioned_deployed_and_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
-    let control = start(dir.path(), 50 * 1024 * 1024).await;
+    let control =
+        TestControl::start_in(dir.path(), ControlOptions::limited(50 * 1024 * 1024)).await;
     let control = &control;
     let put = |id: &str, token: &str, body: String| {
         let path = format!("/v1/distributions/{id}");

@@ -28,6 +28,16 @@ pub struct ControlOptions {
     pub signing_seed: Option<u8>,
 }
 
+impl ControlOptions {
+    /// Accepting components up to `max_component_bytes`.
+    pub fn limited(max_component_bytes: usize) -> Self {
+        Self {
+            max_component_bytes: Some(max_component_bytes),
+            ..Self::default()
+        }
+    }
+}
+
 /// A running control plane and the directory holding its config and data.
 pub struct TestControl {
     plane: Option<ControlPlane>,
