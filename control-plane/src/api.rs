@@ -11,7 +11,7 @@
 //! | PUT | `/v1/functions/{name}/aliases/{alias}` | admin | `{"version": N}` |
 //! | DELETE | `/v1/functions/{name}/aliases/{alias}` | admin | remove an alias (refused while a distribution follows it) |
 //! | PUT | `/v1/functions/{name}/aliases/{alias}/config` | admin | `{"values": {..}, "secrets": {..}}` |
-//! | GET | `/v1/distributions` | read | distributions by id (their TOML) |
+//! | GET | `/v1/distributions` | read | distributions by id (wedge-types' `DistributionSpec` as JSON) |
 //! | PUT | `/v1/distributions/{id}` | admin | create or replace (body: the TOML of one `[[distributions]]` entry) |
 //! | DELETE | `/v1/distributions/{id}` | admin | remove |
 //! | POST | `/v1/distributions/{id}/deploy` | admin | `{"behavior": "default"\|PATTERN, "event": HOOK, "function": NAME, "alias": A \| "version": N, "on_error": P}` |
