@@ -20,11 +20,15 @@ pub struct Version {
     pub number: u32,
     /// sha256 of the component.
     pub digest: Digest,
-    /// Bytes of the component.
+    /// Bytes of the component (absent in what nodes of format 1 saved: 0).
+    #[serde(default)]
     pub size: u64,
-    /// The hooks the component exports.
+    /// The hooks the component exports (absent in what nodes of format 1 saved: none).
+    #[serde(default)]
     pub hooks: Vec<Hook>,
-    /// When it was published (ms since the Unix epoch).
+    /// When it was published, ms since the Unix epoch (absent in what nodes of format 1
+    /// saved: 0).
+    #[serde(default)]
     pub published_at_ms: u64,
     /// ed25519 signature (hex) of [`signed_message`] of the digest, when signing is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,7 +150,7 @@ impl State {
 }
 
 /// What one revision changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Change {
     /// A new version was published.
@@ -218,8 +222,10 @@ pub enum Change {
         /// The revision restored.
         to: u64,
     },
-    /// A kind of change this release does not know (written by a newer control plane).
+    /// A kind of change this release does not know (written by a newer control plane), or
+    /// none recorded.
     #[serde(other)]
+    #[default]
     Other,
 }
 
@@ -232,9 +238,11 @@ pub struct Revision {
     pub format: u32,
     /// Monotonically increasing from 1.
     pub number: u64,
-    /// When it was written (ms since the Unix epoch).
+    /// When it was written, ms since the Unix epoch (absent in what nodes of format 1 saved).
+    #[serde(default)]
     pub at_ms: u64,
-    /// What changed.
+    /// What changed (absent in what nodes of format 1 saved: [`Change::Other`]).
+    #[serde(default)]
     pub change: Change,
     /// The whole state after the change.
     pub state: State,

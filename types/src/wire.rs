@@ -168,6 +168,37 @@ mod tests {
     }
 
     #[test]
+    fn what_a_node_of_format_one_saved_is_read() {
+        // Format-1 nodes saved only what they used: no change, no time, versions without
+        // size, hooks or publication time.
+        let saved = serde_json::json!({
+            "number": 4,
+            "state": {
+                "functions": {"site": {
+                    "versions": [{"number": 1, "digest": "ab", "signature": "cd"}],
+                    "aliases": {"live": 1},
+                    "config": {"live": {"values": {"greeting": "hi"}}}
+                }},
+                "distributions": {"www": {"source": "id = \"www\"\ndomains = [\"*\"]\n[origins.app]\nurl = \"http://127.0.0.1:9\"\n[default_behavior]\norigin = \"app\"\n"}}
+            }
+        });
+        let decoded = decode(saved.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let revision = decoded.revision;
+        assert_eq!((revision.number, revision.change), (4, Change::Other));
+        let reference = crate::PublishedRef {
+            function: "site".into(),
+            selector: crate::Selector::Alias("live".into()),
+        };
+        let version = revision
+            .state
+            .resolve(&reference)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(version.digest, "ab");
+        assert_eq!(version.signature.as_deref(), Some("cd"));
+        assert!(decoded.rejected.is_empty() && decoded.ignored.is_empty());
+    }
+
+    #[test]
     fn format_one_with_toml_sources_is_read() {
         let legacy = serde_json::json!({
             "number": 1, "at_ms": 1,
