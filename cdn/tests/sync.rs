@@ -472,3 +472,44 @@ async fn a_node_one_release_behind_applies_what_it_understands_from_a_newer_cont
     let saved = std::fs::read_to_string(data.path().join("applied.json")).unwrap();
     assert!(saved.contains("compression") && saved.contains("\"format\":3"));
 }
+
+#[tokio::test]
+async fn a_node_upgraded_during_an_outage_serves_what_the_previous_release_saved() {
+    let origin = Origin::start(|_| Reply::ok("origin")).await;
+    let bytes = fixtures::bytes(fixtures::HELLO);
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    // What a node of the previous release saved: its own subset of the revision, format 1.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("blobs")).unwrap();
+    std::fs::write(data.path().join(format!("blobs/{digest}.wasm")), &bytes).unwrap();
+    let saved = serde_json::json!({
+        "number": 2,
+        "state": {"functions": {"site": {
+            "versions": [{"number": 1, "digest": digest}],
+            "aliases": {"live": 1}
+        }}}
+    });
+    std::fs::write(data.path().join("applied.json"), saved.to_string()).unwrap();
+    // The control plane is away: nothing listens where the node looks for it.
+    let away = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", away.local_addr().unwrap());
+    drop(away);
+    let node = NodeBuilder::serving(
+        Site::new(origin.addr).function(Hook::ViewerRequest, "control:site@live"),
+    )
+    .set("control_plane", "url", url)
+    .set("control_plane", "token", NODE)
+    .set(
+        "control_plane",
+        "data_dir",
+        data.path().display().to_string(),
+    )
+    .start()
+    .await;
+    assert_eq!(node.running().applied_revision(), 2);
+    assert_eq!(node.get("/").await.status, 200);
+    assert_eq!(origin.last().header("x-hello"), Some("world"));
+}
