@@ -132,9 +132,43 @@ pub(crate) struct FunctionIdentity {
     pub(crate) version: String,
 }
 
+/// The WASI context of one invocation and the stdio it captures, made when the guest first
+/// calls WASI: most hooks never do, and building one costs two contexts and two seeded RNGs.
+struct Wasi {
+    ctx: WasiCtx,
+    stdout: CapturedOutput,
+    stderr: CapturedOutput,
+}
+
+impl Wasi {
+    /// No arguments, environment, preopened directories or network (the defaults); stdio
+    /// captured for the log; clocks frozen at `now` so that a guest cannot time anything finer
+    /// than a request (the Spectre-era lesson of edge platforms).
+    fn new(now: Duration) -> Self {
+        let stdout = CapturedOutput::new(STDIO_CAPTURE_BYTES);
+        let stderr = CapturedOutput::new(STDIO_CAPTURE_BYTES);
+        let ctx = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(FrozenWallClock(now))
+            .monotonic_clock(FrozenMonotonicClock)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        Self {
+            ctx,
+            stdout,
+            stderr,
+        }
+    }
+}
+
 /// The store's data for one invocation.
 pub(crate) struct HostState {
-    wasi: WasiCtx,
+    /// Made on the guest's first WASI call ([`WasiView::ctx`]).
+    wasi: Option<Wasi>,
+    /// The invocation's start, to the millisecond: what the guest's clocks say.
+    started: Duration,
     table: ResourceTable,
     pub(crate) limiter: GuestLimiter,
     pub(crate) hook: Hook,
@@ -143,8 +177,6 @@ pub(crate) struct HostState {
     context: InvocationContext,
     logs: Vec<GuestLog>,
     dropped_logs: u32,
-    stdout: CapturedOutput,
-    stderr: CapturedOutput,
 }
 
 impl HostState {
@@ -155,24 +187,12 @@ impl HostState {
         limiter: GuestLimiter,
         deadline: Instant,
     ) -> Self {
-        let stdout = CapturedOutput::new(STDIO_CAPTURE_BYTES);
-        let stderr = CapturedOutput::new(STDIO_CAPTURE_BYTES);
-        // No arguments, environment, preopened directories or network (the defaults); stdio
-        // captured for the log; clocks frozen at the invocation's start so that a guest cannot
-        // time anything finer than a request (the Spectre-era lesson of edge platforms).
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .wall_clock(FrozenWallClock(truncate_to_millis(now)))
-            .monotonic_clock(FrozenMonotonicClock)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .build();
         Self {
-            wasi,
+            wasi: None,
+            started: truncate_to_millis(now),
             table: ResourceTable::new(),
             limiter,
             hook,
@@ -181,8 +201,6 @@ impl HostState {
             context,
             logs: Vec::new(),
             dropped_logs: 0,
-            stdout,
-            stderr,
         }
     }
 
@@ -190,9 +208,12 @@ impl HostState {
     /// output past the capture is noted in a last line of its stream.
     pub(crate) fn take_logs(&mut self) -> (Vec<GuestLog>, u32) {
         let mut logs = std::mem::take(&mut self.logs);
+        let Some(wasi) = &self.wasi else {
+            return (logs, self.dropped_logs);
+        };
         for (output, level, source) in [
-            (&self.stdout, LogLevel::Info, LogSource::Stdout),
-            (&self.stderr, LogLevel::Error, LogSource::Stderr),
+            (&wasi.stdout, LogLevel::Info, LogSource::Stdout),
+            (&wasi.stderr, LogLevel::Error, LogSource::Stderr),
         ] {
             let (captured, discarded) = output.contents();
             let text = String::from_utf8_lossy(&captured);
@@ -214,7 +235,7 @@ impl HostState {
 
     /// What the guest wrote to stderr, trimmed, for explaining a trap (a panic message).
     pub(crate) fn stderr_text(&self) -> Option<String> {
-        let (captured, _) = self.stderr.contents();
+        let (captured, _) = self.wasi.as_ref()?.stderr.contents();
         let text = String::from_utf8_lossy(&captured).trim().to_string();
         (!text.is_empty()).then(|| truncate(text, MAX_LOG_MESSAGE_BYTES))
     }
@@ -238,8 +259,10 @@ fn truncate_to_millis(time: Duration) -> Duration {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let started = self.started;
+        let wasi = self.wasi.get_or_insert_with(|| Wasi::new(started));
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut wasi.ctx,
             table: &mut self.table,
         }
     }
