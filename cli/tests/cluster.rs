@@ -124,6 +124,9 @@ async fn publish_deploy_move_roll_back_and_survive_the_control_plane_on_two_node
     .unwrap();
     let out = wedge(cp, &["deploy", "--file", site.to_str().unwrap()]).await;
     assert!(out.contains("applied distributions www"), "{out}");
+    // The same file again changes nothing and says so.
+    let out = wedge(cp, &["deploy", "--file", site.to_str().unwrap()]).await;
+    assert!(out.contains("nothing changed"), "{out}");
     let out = wedge(cp, &["deploy", "site@live", "--distribution", "www"]).await;
     assert!(
         out.contains("deployed site@live on viewer-request"),
