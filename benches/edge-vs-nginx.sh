@@ -29,7 +29,7 @@ done
 
 echo "building wedge-node and the guest fixtures (release)..." >&2
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p wedge-cdn --bin wedge-node
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p wedge-test-fixtures
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p wedge-test-fixtures --features guests
 FUNCTION=$(find "$ROOT/target/wasm-fixtures" -path '*release*' -name header_rewrite.wasm | head -1)
 [ -n "$FUNCTION" ] || { echo "header_rewrite.wasm was not built" >&2; exit 1; }
 
