@@ -53,11 +53,15 @@ pub struct Service {
     log: Arc<dyn RevisionLog>,
     blobs: Arc<dyn BlobStore>,
     runtime: Runtime,
+    validating: tokio::sync::Semaphore,
     max_component_bytes: usize,
     writer: Mutex<()>,
     latest: watch::Sender<u64>,
     signing_key: Option<ed25519_dalek::SigningKey>,
 }
+
+/// Components validated at once (each takes one pool slot while it is instantiated once).
+const VALIDATION_SLOTS: u32 = 4;
 
 /// The result of a write: the revision in effect after it, and whether the write made it (a
 /// write that changes nothing appends nothing and says so).
@@ -89,9 +93,12 @@ impl Service {
         max_component_bytes: usize,
         signing_key: Option<ed25519_dalek::SigningKey>,
     ) -> Result<Self, String> {
+        // The nodes' allocator and its per-component caps (memories, tables, core instances),
+        // so that what is accepted here is what a node can load; a few slots are enough, one
+        // per validation at a time.
         let runtime = Runtime::new(RuntimeConfig {
-            allocation: Allocation::OnDemand,
-            max_instances: 16,
+            allocation: Allocation::Pooling,
+            max_instances: VALIDATION_SLOTS,
             ..RuntimeConfig::default()
         })
         .map_err(|error| error.to_string())?;
@@ -103,6 +110,7 @@ impl Service {
             log,
             blobs,
             runtime,
+            validating: tokio::sync::Semaphore::new(VALIDATION_SLOTS as usize),
             max_component_bytes,
             writer: Mutex::new(()),
             latest: watch::channel(latest).0,
@@ -163,11 +171,16 @@ impl Service {
                 limit: self.max_component_bytes,
             });
         }
-        let loaded = self
-            .runtime
-            .load(&bytes, FunctionOptions::new(function, "validation"))
-            .await
-            .map_err(|error| ServiceError::Invalid(format!("invalid component: {error}")))?;
+        let loaded = {
+            // Each validation instantiates once: never more at a time than the pool has slots.
+            let _slot = self.validating.acquire().await.map_err(|_| {
+                ServiceError::Store(StoreError::Io("the validator is shut down".into()))
+            })?;
+            self.runtime
+                .load(&bytes, FunctionOptions::new(function, "validation"))
+                .await
+                .map_err(|error| ServiceError::Invalid(format!("invalid component: {error}")))?
+        };
         let hooks = loaded.hooks().collect();
         let digest = loaded.digest().to_owned();
         let size = bytes.len() as u64;

@@ -6,7 +6,9 @@
 //! - a 5 MB distribution is a 413, not a 400;
 //! - a distribution id of `..` (or `.`) is refused;
 //! - two distributions claiming the same domain are refused, naming both;
-//! - a connection that never sends a request is closed.
+//! - a connection that never sends a request is closed;
+//! - a component a node's pool could not hold (more memories than a slot takes) is refused at
+//!   publish, though an allocator without a pool would take it.
 
 #![allow(
     clippy::unwrap_used,
@@ -193,4 +195,30 @@ async fn a_silent_connection_is_closed() {
     .await;
     assert!(closed.is_ok(), "the connection is still open");
     control.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_component_a_node_could_not_load_is_refused_at_publish() {
+    let control = TestControl::start().await;
+    let fits = control
+        .publish("shape", fixtures::shapes::hook_with_memories(2))
+        .await;
+    assert_eq!(fits["version"]["number"], 1, "{fits}");
+    let too_many = control
+        .call(
+            Method::POST,
+            "/v1/functions/shape/versions",
+            Some(ADMIN),
+            fixtures::shapes::hook_with_memories(3),
+        )
+        .await;
+    assert_eq!(too_many.status, 400);
+    let error = too_many.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains("invalid component") && error.contains("memories"),
+        "{error}"
+    );
 }

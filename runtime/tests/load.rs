@@ -200,3 +200,26 @@ fn cached_artifact(dir: &Path) -> PathBuf {
         .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
         .expect("an artifact")
 }
+
+#[tokio::test]
+async fn the_pool_refuses_more_memories_per_component_than_its_slots_hold_and_on_demand_does_not() {
+    let load = |allocation, memories| async move {
+        let runtime = runtime_with(RuntimeConfig {
+            allocation,
+            max_instances: 4,
+            ..RuntimeConfig::default()
+        });
+        let wasm = fixtures::shapes::hook_with_memories(memories);
+        runtime
+            .load(&wasm, FunctionOptions::new("shape", "1"))
+            .await
+            .map(|_| ())
+    };
+    use wedge_runtime::Allocation::{OnDemand, Pooling};
+    assert_eq!(load(Pooling, 2).await, Ok(()));
+    let refused = load(Pooling, 3).await.unwrap_err();
+    assert!(refused.to_string().contains("memories"), "{refused}");
+    // What a node running the pool would refuse, an on-demand runtime takes: the control
+    // plane validates on a pool for that reason (control-plane/tests/abuse.rs).
+    assert_eq!(load(OnDemand, 3).await, Ok(()));
+}

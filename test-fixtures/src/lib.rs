@@ -7,6 +7,8 @@
 
 include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
 
+pub mod shapes;
+
 /// Reads a fixture's bytes.
 ///
 /// # Panics
