@@ -452,13 +452,7 @@ async fn a_node_one_release_behind_applies_what_it_understands_from_a_newer_cont
     let node = NodeBuilder::new()
         .id("bare")
         .set("node", "access_log", "off")
-        .set("control_plane", "url", format!("http://{cp}"))
-        .set("control_plane", "token", NODE)
-        .set(
-            "control_plane",
-            "data_dir",
-            data.path().display().to_string(),
-        )
+        .following_url(&format!("http://{cp}"), data.path())
         .start()
         .await;
     assert_eq!(node.node.as_ref().unwrap().applied_revision(), 7);
@@ -500,13 +494,7 @@ async fn a_node_upgraded_during_an_outage_serves_what_the_previous_release_saved
     let node = NodeBuilder::serving(
         Site::new(origin.addr).function(Hook::ViewerRequest, "control:site@live"),
     )
-    .set("control_plane", "url", url)
-    .set("control_plane", "token", NODE)
-    .set(
-        "control_plane",
-        "data_dir",
-        data.path().display().to_string(),
-    )
+    .following_url(&url, data.path())
     .start()
     .await;
     assert_eq!(node.running().applied_revision(), 2);

@@ -230,7 +230,13 @@ impl NodeBuilder {
 
     /// Following `control` with the node token, keeping its state in `data_dir`.
     pub fn following(self, control: &TestControl, data_dir: &Path) -> Self {
-        self.set("control_plane", "url", control.url())
+        self.following_url(&control.url(), data_dir)
+    }
+
+    /// Following the control plane at `url` (which may be a stand-in, or nothing at all) with
+    /// the node token, keeping its state in `data_dir`.
+    pub fn following_url(self, url: &str, data_dir: &Path) -> Self {
+        self.set("control_plane", "url", url)
             .set("control_plane", "token", NODE)
             .set("control_plane", "data_dir", data_dir.display().to_string())
     }
