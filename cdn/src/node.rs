@@ -60,6 +60,9 @@ pub enum StartError {
     /// A function or origin could not be loaded.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The isolation self-check failed: an instance saw what an earlier one wrote.
+    #[error(transparent)]
+    Isolation(#[from] wedge_runtime::IsolationError),
     /// A listener could not be bound.
     #[error("cannot listen on {address}: {cause}")]
     Bind {
@@ -226,6 +229,8 @@ impl RunningNode {
     /// [`Clock::manual`] forward instead of waiting for lifetimes to run out).
     pub async fn start_with_clock(config: NodeConfig, clock: Clock) -> Result<Self, StartError> {
         let runtime = Runtime::new(runtime_config(&config))?;
+        // Prove on this machine's kernel that a pooled slot is reset before anything is served.
+        runtime.check_isolation().await?;
         let (follower, start) = match &config.control_plane {
             Some(control) => {
                 let follower = crate::sync::Follower::new(control.clone(), &config.node_id)?;

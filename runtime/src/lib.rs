@@ -44,6 +44,7 @@ mod error;
 mod function;
 mod host;
 mod invoke;
+mod isolation;
 mod output;
 mod stdio;
 
@@ -66,6 +67,7 @@ pub use host::{
     MAX_LOG_MESSAGE_BYTES, MAX_TABLE_ELEMENTS, STDIO_CAPTURE_BYTES,
 };
 pub use invoke::{HookInput, HookOutput, Outcome, Receipt};
+pub use isolation::IsolationError;
 pub use wedge_types::limits::{
     DEFAULT_MEMORY_BYTES, Limits, LimitsError, LimitsSpec, MIN_MEMORY_BYTES, MIN_TIMEOUT,
     ORIGIN_MAX_GENERATED_RESPONSE_BYTES, ORIGIN_MAX_MEMORY_BYTES, ORIGIN_MAX_TIMEOUT,
