@@ -19,7 +19,8 @@ const ROUNDS: usize = 4;
 
 /// The canary: `handle` lowers the request into memory through a bump `realloc`, checks and
 /// dirties its pages, and returns `err(string)` through a return area.
-const CANARY: &str = r#"
+const CANARY: &str = concat!(
+    r#"
 (component
   (core module $canary
     (memory (export "mem") 2)
@@ -58,22 +59,10 @@ const CANARY: &str = r#"
       (i32.store (i32.const 520) (i32.const 5))
       (i32.const 512)))
   (core instance $i (instantiate $canary))
-  (type $header' (record (field "name" string) (field "value" (list u8))))
-  (export $header "header" (type $header'))
-  (type $request' (record (field "method" string) (field "uri" string)
-    (field "headers" (list $header)) (field "client-ip" string) (field "body" (option (list u8)))))
-  (export $request "request" (type $request'))
-  (type $response' (record (field "status" u16) (field "headers" (list $header))
-    (field "body" (option (list u8)))))
-  (export $response "response" (type $response'))
-  (type $action' (variant (case "continue" $request) (case "respond" $response)))
-  (export $action "request-action" (type $action'))
-  (func $handle (param "request" $request) (result (result $action (error string)))
-    (canon lift (core func $i "handle") (memory (core memory $i "mem"))
-      (realloc (core func $i "realloc"))))
-  (instance $exported (export "handle" (func $handle)))
-  (export "wedge:edge/viewer-request@0.1.0" (instance $exported)))
-"#;
+"#,
+    include_str!("../../wit/viewer-request-export.wat"),
+    ")\n"
+);
 
 /// Why the self-check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

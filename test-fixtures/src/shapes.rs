@@ -14,6 +14,7 @@
 pub fn hook_with_memories(memories: usize) -> Vec<u8> {
     assert!(memories >= 1, "the hook's own module has a memory");
     let others = "(core instance (instantiate $other))\n".repeat(memories - 1);
+    let hook_export = include_str!("../../wit/viewer-request-export.wat");
     let text = format!(
         r#"
 (component
@@ -25,21 +26,7 @@ pub fn hook_with_memories(memories: usize) -> Vec<u8> {
   (core module $other (memory 1))
   (core instance $i (instantiate $hook))
   {others}
-  (type $header' (record (field "name" string) (field "value" (list u8))))
-  (export $header "header" (type $header'))
-  (type $request' (record (field "method" string) (field "uri" string)
-    (field "headers" (list $header)) (field "client-ip" string) (field "body" (option (list u8)))))
-  (export $request "request" (type $request'))
-  (type $response' (record (field "status" u16) (field "headers" (list $header))
-    (field "body" (option (list u8)))))
-  (export $response "response" (type $response'))
-  (type $action' (variant (case "continue" $request) (case "respond" $response)))
-  (export $action "request-action" (type $action'))
-  (func $handle (param "request" $request) (result (result $action (error string)))
-    (canon lift (core func $i "handle") (memory (core memory $i "mem"))
-      (realloc (core func $i "realloc"))))
-  (instance $exported (export "handle" (func $handle)))
-  (export "wedge:edge/viewer-request@0.1.0" (instance $exported)))
+{hook_export})
 "#
     );
     wat::parse_str(text).expect("the fixture's text is valid")
